@@ -1,0 +1,161 @@
+use std::error::Error;
+use std::io;
+
+use super::{Failure, FailureKind};
+
+/// An error the classifier can look inside: it lends itself as a
+/// `&(dyn Error + 'static)` so that [`classify_error`] can walk its source
+/// chain and downcast.
+///
+/// Implemented for the boxed error types tower services return
+/// ([`BoxError`](crate::BoxError) and friends), `std::io::Error`, tower's and
+/// tokio's `Elapsed`, this crate's errors, hyper-util's client error (with the
+/// `hyper-util` feature) and [`Infallible`](std::convert::Infallible), which
+/// has no value. (A blanket impl over every `E: Error` would rule out the
+/// boxed types, which do not implement `Error`.) For your own error type it
+/// is one line:
+///
+/// ```
+/// use std::error::Error;
+/// use tower_failover::classify::AsDynError;
+///
+/// #[derive(Debug)]
+/// struct MyError;
+/// impl std::fmt::Display for MyError {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+///         f.write_str("my error")
+///     }
+/// }
+/// impl Error for MyError {}
+///
+/// impl AsDynError for MyError {
+///     fn as_dyn_error(&self) -> Option<&(dyn Error + 'static)> {
+///         Some(self)
+///     }
+/// }
+/// ```
+pub trait AsDynError {
+    /// The error as a trait object, or `None` if there is nothing to inspect.
+    fn as_dyn_error(&self) -> Option<&(dyn Error + 'static)>;
+}
+
+macro_rules! as_dyn_error {
+    ($($ty:ty),* $(,)?) => {$(
+        impl AsDynError for $ty {
+            #[inline]
+            fn as_dyn_error(&self) -> Option<&(dyn Error + 'static)> {
+                Some(&*self)
+            }
+        }
+    )*};
+}
+
+macro_rules! as_dyn_error_boxed {
+    ($($ty:ty),* $(,)?) => {$(
+        impl AsDynError for $ty {
+            #[inline]
+            fn as_dyn_error(&self) -> Option<&(dyn Error + 'static)> {
+                Some(&**self)
+            }
+        }
+    )*};
+}
+
+as_dyn_error_boxed!(
+    Box<dyn Error + Send + Sync>,
+    Box<dyn Error + Send>,
+    Box<dyn Error>,
+);
+
+as_dyn_error!(
+    io::Error,
+    tokio::time::error::Elapsed,
+    tower::timeout::error::Elapsed,
+    crate::deadline::DeadlineExceeded,
+    crate::deadline::AttemptTimedOut,
+);
+
+#[cfg(feature = "circuit-breaker")]
+as_dyn_error!(crate::circuit_breaker::CircuitOpen);
+
+#[cfg(feature = "hyper-util")]
+as_dyn_error!(hyper_util::client::legacy::Error);
+
+impl AsDynError for std::convert::Infallible {
+    #[inline]
+    fn as_dyn_error(&self) -> Option<&(dyn Error + 'static)> {
+        match *self {}
+    }
+}
+
+/// Classifies an error by walking its [`source`](Error::source) chain,
+/// outermost first, and returning the first error it recognises (see the
+/// [module docs](super) for the list). An error it does not recognise is
+/// [`Transient`](FailureKind::Transient).
+///
+/// ```
+/// use std::io;
+/// use tower_failover::classify::{FailureKind, classify_error};
+///
+/// let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+/// assert_eq!(classify_error(&refused).kind(), FailureKind::Transient);
+///
+/// let timed_out = io::Error::from(io::ErrorKind::TimedOut);
+/// assert_eq!(classify_error(&timed_out).kind(), FailureKind::Timeout);
+/// ```
+pub fn classify_error(error: &(dyn Error + 'static)) -> Failure {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if let Some(failure) = recognise(error) {
+            return failure;
+        }
+        current = error.source();
+    }
+    Failure::new(FailureKind::Transient)
+}
+
+fn recognise(error: &(dyn Error + 'static)) -> Option<Failure> {
+    #[cfg(feature = "circuit-breaker")]
+    if let Some(open) = error.downcast_ref::<crate::circuit_breaker::CircuitOpen>() {
+        let hint = match open.retry_after() {
+            Some(after) => crate::hint::Hint::NONE.with_retry_after(after),
+            None => crate::hint::Hint::NONE,
+        };
+        return Some(Failure::new(FailureKind::CircuitOpen).with_hint(hint));
+    }
+    if error.is::<crate::deadline::DeadlineExceeded>() {
+        return Some(Failure::new(FailureKind::BudgetExhausted));
+    }
+    if error.is::<crate::deadline::AttemptTimedOut>()
+        || error.is::<tokio::time::error::Elapsed>()
+        || error.is::<tower::timeout::error::Elapsed>()
+    {
+        return Some(Failure::new(FailureKind::Timeout));
+    }
+    if let Some(io) = error.downcast_ref::<io::Error>() {
+        // An io::Error may wrap a more telling error (hyper, a TLS stack):
+        // look inside it first.
+        if let Some(inner) = io.get_ref() {
+            if let Some(failure) = recognise(inner) {
+                return Some(failure);
+            }
+        }
+        return Some(Failure::new(match io.kind() {
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => FailureKind::Timeout,
+            _ => FailureKind::Transient,
+        }));
+    }
+    #[cfg(feature = "hyper-util")]
+    if let Some(client) = error.downcast_ref::<hyper_util::client::legacy::Error>() {
+        // Connect errors never reached the upstream; other client errors are
+        // transport failures after the request was (maybe) sent. Both are
+        // transient. Look for a more specific cause first.
+        if let Some(source) = client.source() {
+            if let Some(failure) = recognise(source) {
+                return Some(failure);
+            }
+        }
+        return Some(Failure::new(FailureKind::Transient));
+    }
+    None
+}

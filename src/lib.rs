@@ -1,0 +1,79 @@
+//! Tower middleware that keeps calls to unreliable upstreams — above all LLM
+//! APIs (OpenAI-compatible, Anthropic, Gemini, Azure OpenAI) — working through
+//! rate limits, overload, outages and latency spikes.
+//!
+//! Every layer is generic over any [`tower_service::Service`] and stacks in a
+//! `tower::ServiceBuilder` around the client you already have (hyper-util,
+//! reqwest, tonic) or inside your own gateway (axum). The layers never look at
+//! each other's internals; they cooperate through three shared ideas:
+//!
+//! - **classification** ([`classify`]): one cheap, synchronous function decides
+//!   what kind of failure a result is, whether it is worth retrying, falling
+//!   back from, or counting against a circuit breaker, and carries the
+//!   server's hint ([`hint`]) along;
+//! - **the deadline** ([`deadline`]): one time budget for the whole logical
+//!   call, which every retry, backoff sleep and attempt fits inside;
+//! - **replay** ([`retry::Replay`]): how the same logical request is sent more
+//!   than once, and what happens when it cannot be.
+//!
+//! # Order
+//!
+//! Outermost first, the recommended stack is:
+//!
+//! ```text
+//! TimeoutBudgetLayer          one deadline for everything below
+//!   RetryLayer                backoff + hints + shared budget
+//!     CircuitBreakerLayer     fail fast while the upstream is down
+//!       AttemptTimeoutLayer   min(per-try, remaining budget)
+//!         client              hyper-util / reqwest / tonic / anything
+//! ```
+//!
+//! # Example
+//!
+//! ```
+//! # #[cfg(all(feature = "retry", feature = "timeout-budget"))]
+//! # async fn doc() -> Result<(), tower_failover::BoxError> {
+//! use std::time::Duration;
+//! use tower::{ServiceBuilder, ServiceExt, service_fn};
+//! use tower_failover::deadline::{AttemptTimeoutLayer, TimeoutBudgetLayer};
+//! use tower_failover::retry::{RetryLayer, RetryPolicy};
+//!
+//! let client = service_fn(|_req: http::Request<String>| async {
+//!     Ok::<_, std::io::Error>(http::Response::new(String::from("hello")))
+//! });
+//! let service = ServiceBuilder::new()
+//!     .layer(TimeoutBudgetLayer::new(Duration::from_secs(30)))
+//!     .layer(RetryLayer::new(RetryPolicy::default()))
+//!     .layer(AttemptTimeoutLayer::new(Duration::from_secs(10)))
+//!     .service(client);
+//!
+//! let response = service.oneshot(http::Request::new(String::new())).await?;
+//! assert_eq!(response.body(), "hello");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Features
+//!
+//! | feature | what it enables |
+//! |---|---|
+//! | `retry` | [`retry`]: `RetryLayer` |
+//! | `timeout-budget` | [`deadline::TimeoutBudgetLayer`] and [`deadline::AttemptTimeoutLayer`] |
+//! | `circuit-breaker` | [`circuit_breaker`]: `CircuitBreakerLayer` |
+//! | `full` (default) | all of the above |
+//! | `hyper-util` | classification of `hyper_util::client::legacy::Error` |
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+pub mod classify;
+pub mod deadline;
+pub mod hint;
+
+#[cfg(feature = "circuit-breaker")]
+pub mod circuit_breaker;
+#[cfg(feature = "retry")]
+pub mod retry;
+
+mod rng;
+
+/// The boxed error type used across the Tower ecosystem.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
