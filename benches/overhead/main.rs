@@ -1,3 +1,4 @@
+#![allow(missing_docs)]
 //! Overhead of each layer on the happy and failure paths, side by side with
 //! the peers, in one run: `cargo bench --bench overhead`.
 

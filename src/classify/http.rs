@@ -17,9 +17,9 @@ where
         match result {
             Ok(response) => match classify_status(response.status()) {
                 None => Outcome::Success,
-                Some(kind) => {
-                    Outcome::Failure(super::Failure::new(kind).with_hint(Hint::from_headers(response.headers())))
-                }
+                Some(kind) => Outcome::Failure(
+                    super::Failure::new(kind).with_hint(Hint::from_headers(response.headers())),
+                ),
             },
             Err(error) => match error.as_dyn_error() {
                 Some(error) => Outcome::Failure(classify_error(error)),

@@ -1,0 +1,178 @@
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::InvalidRetryPolicy;
+
+/// How many slots the sliding window has.
+const SLOTS: usize = 10;
+/// Budget units one retry costs; a request deposits `ratio × UNIT`.
+const UNIT: i64 = 1000;
+
+/// A retry budget shared by every clone of the service (and by every
+/// service given a clone of it): retries may add at most a fixed share of
+/// load on top of the requests, plus a small floor.
+///
+/// Over a sliding window of `ttl`, the budget allows
+/// `min_per_sec × ttl + ratio × requests` retries. When an upstream fails
+/// everything, the load it sees is bounded by `(1 + ratio) × requests`
+/// instead of `max_attempts × requests`: an outage is never amplified into
+/// a retry storm. When the budget is spent, [`Retry`](super::Retry) returns
+/// the failed result at once (so a fallback can move on) and emits an event.
+///
+/// The defaults follow Finagle and tower: a 10 s window, a floor of 10
+/// retries per second and a ratio of 20 %.
+///
+/// Lock-free: each request adds to one of ten atomic slots (tagged with the
+/// slot's generation, so stale slots are ignored without any rotation
+/// step); a retry sums the ten slots.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_failover::retry::RetryBudget;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let budget = RetryBudget::new(Duration::from_secs(10), 0, 0.5).unwrap();
+/// budget.deposit();
+/// budget.deposit();
+/// assert!(budget.withdraw()); // two requests buy one retry
+/// assert!(!budget.withdraw());
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct RetryBudget {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    start: Instant,
+    slot_nanos: u64,
+    deposit: i64,
+    reserve: i64,
+    // Each slot packs (generation: u32) << 32 | (balance: i32 as u32).
+    slots: [AtomicU64; SLOTS],
+}
+
+impl Default for RetryBudget {
+    fn default() -> Self {
+        Self::new(Duration::from_secs(10), 10, 0.2).expect("default budget is valid")
+    }
+}
+
+impl RetryBudget {
+    /// A budget over a window of `ttl` (1 s to 60 s), allowing
+    /// `min_per_sec` retries per second whatever the traffic, plus `ratio`
+    /// retries per request (0.0 to 1000.0).
+    ///
+    /// # Errors
+    ///
+    /// If a setting is out of range.
+    pub fn new(ttl: Duration, min_per_sec: u32, ratio: f32) -> Result<Self, InvalidRetryPolicy> {
+        if !(Duration::from_secs(1)..=Duration::from_secs(60)).contains(&ttl) {
+            return Err(InvalidRetryPolicy::new(
+                "budget.ttl",
+                "must be between 1s and 60s",
+            ));
+        }
+        if !(0.0..=1000.0).contains(&ratio) {
+            return Err(InvalidRetryPolicy::new(
+                "budget.ratio",
+                "must be between 0 and 1000",
+            ));
+        }
+        let ttl_secs = ttl.as_secs_f64();
+        let reserve = (f64::from(min_per_sec) * ttl_secs).min(1e9) as i64 * UNIT;
+        Ok(Self {
+            shared: Arc::new(Shared {
+                start: Instant::now(),
+                slot_nanos: (ttl.as_nanos() / SLOTS as u128) as u64,
+                deposit: (f64::from(ratio) * UNIT as f64).round() as i64,
+                reserve,
+                slots: std::array::from_fn(|_| AtomicU64::new(0)),
+            }),
+        })
+    }
+
+    /// Records one request (every logical call, not each attempt).
+    #[inline]
+    pub fn deposit(&self) {
+        let shared = &*self.shared;
+        if shared.deposit != 0 {
+            shared.add(shared.generation(), shared.deposit);
+        }
+    }
+
+    /// Takes the price of one retry, if the budget has it.
+    pub fn withdraw(&self) -> bool {
+        let shared = &*self.shared;
+        let generation = shared.generation();
+        if shared.reserve + shared.sum(generation) < UNIT {
+            return false;
+        }
+        shared.add(generation, -UNIT);
+        true
+    }
+
+    /// How many retries the budget allows right now.
+    pub fn remaining(&self) -> u64 {
+        let shared = &*self.shared;
+        let balance = shared.reserve + shared.sum(shared.generation());
+        u64::try_from(balance / UNIT).unwrap_or(0)
+    }
+}
+
+impl Shared {
+    #[inline]
+    fn generation(&self) -> u32 {
+        let elapsed = Instant::now().saturating_duration_since(self.start);
+        // Wraps after 2^32 slots (over a century at the smallest slot).
+        (elapsed.as_nanos() / u128::from(self.slot_nanos.max(1))) as u32
+    }
+
+    #[inline]
+    fn add(&self, generation: u32, amount: i64) {
+        let slot = &self.slots[generation as usize % SLOTS];
+        let mut current = slot.load(Ordering::Relaxed);
+        loop {
+            let (tag, value) = unpack(current);
+            let base = if tag == generation { value } else { 0 };
+            let next = pack(generation, base.saturating_add(amount));
+            match slot.compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return,
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    fn sum(&self, generation: u32) -> i64 {
+        self.slots
+            .iter()
+            .map(|slot| unpack(slot.load(Ordering::Relaxed)))
+            .filter(|&(tag, _)| generation.wrapping_sub(tag) < SLOTS as u32)
+            .map(|(_, value)| value)
+            .sum()
+    }
+}
+
+#[inline]
+fn pack(generation: u32, value: i64) -> u64 {
+    let value = value.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+    (u64::from(generation) << 32) | u64::from(value as u32)
+}
+
+#[inline]
+fn unpack(packed: u64) -> (u32, i64) {
+    ((packed >> 32) as u32, i64::from(packed as u32 as i32))
+}
+
+impl fmt::Debug for RetryBudget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RetryBudget")
+            .field("remaining", &self.remaining())
+            .finish_non_exhaustive()
+    }
+}

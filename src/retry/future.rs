@@ -1,0 +1,157 @@
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use pin_project_lite::pin_project;
+use tokio::time::Sleep;
+use tower_service::Service;
+
+use super::policy::Verdict;
+use super::{Attempt, Replay, RetryPolicy};
+use crate::classify::{Classify, Outcome};
+
+pin_project! {
+    /// Response future of [`Retry`](super::Retry).
+    ///
+    /// Dropping it drops whatever it is waiting on (the attempt in flight or
+    /// the backoff timer): nothing keeps running.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct ResponseFuture<S, Req, C, R>
+    where
+        S: Service<Req>,
+    {
+        // The copy kept for the next attempt; `None` when nothing will be
+        // retried (one attempt allowed) or the request cannot be replayed.
+        request: Option<Req>,
+        service: S,
+        policy: RetryPolicy<C>,
+        replay: R,
+        attempt: Attempt,
+        previous_delay: Duration,
+        #[pin]
+        state: State<S::Future>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F> {
+        // An attempt is in flight.
+        Calling { #[pin] future: F },
+        // Waiting out the delay before the next attempt.
+        Backoff { #[pin] sleep: Sleep },
+        // Waiting for the service to be ready for the next attempt.
+        Ready,
+    }
+}
+
+impl<S, Req, C, R> ResponseFuture<S, Req, C, R>
+where
+    S: Service<Req>,
+{
+    pub(super) fn new(
+        request: Option<Req>,
+        service: S,
+        policy: RetryPolicy<C>,
+        replay: R,
+        future: S::Future,
+    ) -> Self {
+        Self {
+            request,
+            service,
+            policy,
+            replay,
+            attempt: Attempt::FIRST,
+            previous_delay: Duration::ZERO,
+            state: State::Calling { future },
+        }
+    }
+}
+
+impl<S, Req, C, R> Future for ResponseFuture<S, Req, C, R>
+where
+    S: Service<Req>,
+    C: Classify<S::Response, S::Error>,
+    R: Replay<Req>,
+{
+    type Output = Result<S::Response, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Calling { future } => {
+                    let result = ready!(this.attempt.scope(|| future.poll(cx)));
+                    let failure = match this.policy.classifier().classify(&result) {
+                        Outcome::Failure(failure) => failure,
+                        _ => return Poll::Ready(result),
+                    };
+                    let replayable = this.request.is_some();
+                    match this.policy.decide(
+                        &failure,
+                        *this.attempt,
+                        replayable,
+                        *this.previous_delay,
+                    ) {
+                        Verdict::Stop => return Poll::Ready(result),
+                        Verdict::RetryAfter(delay) => {
+                            // The failed response (and its connection) is
+                            // released before sleeping, not after.
+                            drop(result);
+                            *this.previous_delay = delay;
+                            if delay.is_zero() {
+                                this.state.set(State::Ready);
+                            } else {
+                                this.state.set(State::Backoff {
+                                    sleep: tokio::time::sleep(delay),
+                                });
+                            }
+                        }
+                    }
+                }
+                StateProj::Backoff { sleep } => {
+                    ready!(sleep.poll(cx));
+                    this.state.set(State::Ready);
+                }
+                StateProj::Ready => {
+                    if let Err(error) = ready!(this.service.poll_ready(cx)) {
+                        return Poll::Ready(Err(error));
+                    }
+                    *this.attempt = this.attempt.next();
+                    let attempt = *this.attempt;
+                    // Keep a copy only if another attempt may follow this one.
+                    let mut request = match this.request.take() {
+                        Some(kept) if attempt.number() < this.policy.max_attempts() => {
+                            match this.replay.replay(&kept) {
+                                Some(copy) => {
+                                    *this.request = Some(kept);
+                                    copy
+                                }
+                                None => kept,
+                            }
+                        }
+                        Some(kept) => kept,
+                        None => unreachable!("a retry is only decided when a request is kept"),
+                    };
+                    this.replay.prepare(&mut request, attempt);
+                    let service = &mut *this.service;
+                    let future = attempt.scope(|| service.call(request));
+                    this.state.set(State::Calling { future });
+                }
+            }
+        }
+    }
+}
+
+impl<S, Req, C, R> std::fmt::Debug for ResponseFuture<S, Req, C, R>
+where
+    S: Service<Req>,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture")
+            .field("attempt", &self.attempt)
+            .field("replayable", &self.request.is_some())
+            .finish_non_exhaustive()
+    }
+}
