@@ -2,11 +2,76 @@
 //! Overhead of each layer on the happy and failure paths, side by side with
 //! the peers, in one run: `cargo bench --bench overhead`.
 
+use std::hint::black_box;
+
 use criterion::{Criterion, criterion_group, criterion_main};
+
+#[path = "../support/stacks.rs"]
+mod stacks;
 
 mod breaker;
 
+use stacks::*;
+
+fn happy_path(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _guard = runtime.enter();
+    let mut group = c.benchmark_group("happy_path");
+
+    macro_rules! bench {
+        ($name:literal, $service:expr) => {{
+            let mut service = $service;
+            group.bench_function($name, |b| b.iter(|| call(&mut service, black_box(1))));
+        }};
+    }
+    bench!("bare", upstream(false));
+    bench!("retry", retry(false));
+    bench!("retry_without_budget", retry_without_budget());
+    bench!("tower_retry", tower_retry(false));
+    bench!("timeout_budget", timeout_budget());
+    bench!("attempt_timeout", attempt_timeout());
+    bench!("tower_timeout", tower_timeout());
+    bench!("stack", stack());
+    group.finish();
+}
+
+fn failure_path(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _guard = runtime.enter();
+    let mut group = c.benchmark_group("retry_fires");
+    // Three attempts, zero backoff; our budget is disabled so that both
+    // layers make all three attempts.
+    let mut ours = tower::Layer::layer(
+        &tower_failover::retry::RetryLayer::new(
+            tower_failover::retry::RetryPolicy::builder()
+                .backoff(tower_failover::retry::Backoff::none())
+                .no_budget()
+                .classifier(
+                    classify::<std::convert::Infallible>
+                        as fn(&Result<u64, std::convert::Infallible>) -> _,
+                )
+                .build()
+                .unwrap(),
+        ),
+        upstream(true),
+    );
+    group.bench_function("retry", |b| b.iter(|| call(&mut ours, black_box(1))));
+    let mut theirs = tower_retry(true);
+    group.bench_function("tower_retry", |b| {
+        b.iter(|| call(&mut theirs, black_box(1)))
+    });
+    group.finish();
+}
+
 fn all(c: &mut Criterion) {
+    happy_path(c);
+    failure_path(c);
     breaker::benches(c);
 }
 

@@ -1,6 +1,8 @@
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use tower_service::Service;
 
 use super::future::{Expiry, ResponseFuture};
@@ -78,12 +80,13 @@ where
     }
 
     fn call(&mut self, mut request: Req) -> Self::Future {
-        let own = Deadline::after(self.per_try);
+        let now = Instant::now();
+        let own = Deadline::after_from(now, self.per_try);
         let (deadline, expiry) = match Deadline::current() {
             Some(logical) if logical < own => (logical, Expiry::Deadline),
             _ => (own, Expiry::Attempt),
         };
-        if deadline.is_expired() {
+        if deadline.instant() <= now {
             return ResponseFuture::expired(deadline.instant(), expiry);
         }
         self.propagate.propagate(&mut request, deadline);

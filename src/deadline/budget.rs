@@ -1,6 +1,8 @@
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use tower_service::Service;
 
 use super::future::{Expiry, ResponseFuture};
@@ -79,7 +81,8 @@ where
     }
 
     fn call(&mut self, mut request: Req) -> Self::Future {
-        let mut deadline = Deadline::after(self.budget);
+        let now = Instant::now();
+        let mut deadline = Deadline::after_from(now, self.budget);
         if let Some(outer) = Deadline::current() {
             deadline = deadline.min(outer);
         }
@@ -87,7 +90,7 @@ where
             deadline = deadline.min(carried);
         }
         let at = deadline.instant();
-        if deadline.is_expired() {
+        if at <= now {
             tracing::debug!(layer = "timeout_budget", outcome = "expired_before_call");
             return ResponseFuture::expired(at, Expiry::Deadline);
         }

@@ -56,7 +56,12 @@ impl Deadline {
     /// A deadline `budget` from now. An absurdly large budget saturates at
     /// about thirty years instead of overflowing.
     pub fn after(budget: Duration) -> Self {
-        let now = Instant::now();
+        Self::after_from(Instant::now(), budget)
+    }
+
+    /// A deadline `budget` after `now`, saturating like [`Deadline::after`].
+    #[inline]
+    pub(crate) fn after_from(now: Instant, budget: Duration) -> Self {
         let at = now
             .checked_add(budget.min(FAR_FUTURE))
             .unwrap_or_else(|| now + Duration::from_secs(24 * 60 * 60));

@@ -1,6 +1,7 @@
+use std::cell::Cell;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -26,9 +27,15 @@ const UNIT: i64 = 1000;
 /// The defaults follow Finagle and tower: a 10 s window, a floor of 10
 /// retries per second and a ratio of 20 %.
 ///
-/// Lock-free: each request adds to one of ten atomic slots (tagged with the
-/// slot's generation, so stale slots are ignored without any rotation
-/// step); a retry sums the ten slots.
+/// Lock-free and cheap on the happy path: a request adds to one of ten
+/// atomic slots, each tagged with its generation (the slot's index in time)
+/// so that stale slots are ignored without any rotation step. Deposits do
+/// not read the clock: they go to the slot of the latest generation anyone
+/// has seen, which every withdrawal, every [`remaining`](Self::remaining)
+/// and every 64th deposit on a thread brings up to date. A stale generation
+/// only ever errs on the safe side: deposits made during a long run of
+/// successes may expire early, so right after it the budget allows fewer
+/// retries (never more) than the exact window would — down to the floor.
 ///
 /// ```
 /// use std::time::Duration;
@@ -53,6 +60,8 @@ struct Shared {
     slot_nanos: u64,
     deposit: i64,
     reserve: i64,
+    // The latest generation anyone has read off the clock.
+    current: AtomicU32,
     // Each slot packs (generation: u32) << 32 | (balance: i32 as u32).
     slots: [AtomicU64; SLOTS],
 }
@@ -89,9 +98,11 @@ impl RetryBudget {
         Ok(Self {
             shared: Arc::new(Shared {
                 start: Instant::now(),
+                // ttl ≥ 1 s, so a slot is at least 100 ms: never zero.
                 slot_nanos: (ttl.as_nanos() / SLOTS as u128) as u64,
                 deposit: (f64::from(ratio) * UNIT as f64).round() as i64,
                 reserve,
+                current: AtomicU32::new(0),
                 slots: std::array::from_fn(|_| AtomicU64::new(0)),
             }),
         })
@@ -102,7 +113,12 @@ impl RetryBudget {
     pub fn deposit(&self) {
         let shared = &*self.shared;
         if shared.deposit != 0 {
-            shared.add(shared.generation(), shared.deposit);
+            let generation = if clock_tick() {
+                shared.generation()
+            } else {
+                shared.current.load(Ordering::Relaxed)
+            };
+            shared.add(generation, shared.deposit);
         }
     }
 
@@ -129,8 +145,12 @@ impl Shared {
     #[inline]
     fn generation(&self) -> u32 {
         let elapsed = Instant::now().saturating_duration_since(self.start);
-        // Wraps after 2^32 slots (over a century at the smallest slot).
-        (elapsed.as_nanos() / u128::from(self.slot_nanos.max(1))) as u32
+        // u64 nanoseconds last 584 years; the generation wraps after 2^32
+        // slots (over a century at the smallest slot), which `sum` tolerates.
+        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        let generation = (nanos / self.slot_nanos) as u32;
+        self.current.fetch_max(generation, Ordering::Relaxed);
+        generation
     }
 
     #[inline]
@@ -139,8 +159,13 @@ impl Shared {
         let mut current = slot.load(Ordering::Relaxed);
         loop {
             let (tag, value) = unpack(current);
-            let base = if tag == generation { value } else { 0 };
-            let next = pack(generation, base.saturating_add(amount));
+            // Same generation (or a newer one, written by a thread that read
+            // the clock since): add to it. An older one has expired: restart.
+            let next = if (tag.wrapping_sub(generation) as i32) >= 0 {
+                pack(tag, value.saturating_add(amount))
+            } else {
+                pack(generation, amount)
+            };
             match slot.compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed) {
                 Ok(_) => return,
                 Err(actual) => current = actual,
@@ -156,6 +181,19 @@ impl Shared {
             .map(|(_, value)| value)
             .sum()
     }
+}
+
+/// True on the first deposit of each thread and every 64th after it.
+#[inline]
+fn clock_tick() -> bool {
+    thread_local! {
+        static DEPOSITS: Cell<u8> = const { Cell::new(0) };
+    }
+    DEPOSITS.with(|deposits| {
+        let n = deposits.get();
+        deposits.set(n.wrapping_add(1) % 64);
+        n == 0
+    })
 }
 
 #[inline]

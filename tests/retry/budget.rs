@@ -83,3 +83,19 @@ fn invalid_budgets_are_rejected() {
         "budget.ratio"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn old_deposits_never_inflate_the_budget_after_a_quiet_period() {
+    let budget = RetryBudget::new(Duration::from_secs(10), 0, 1.0).unwrap();
+    // Deposits without anyone reading the clock, then a minute of silence.
+    for _ in 0..50 {
+        budget.deposit();
+    }
+    tokio::time::advance(Duration::from_secs(60)).await;
+    // They are all older than the window: none may be spent now.
+    assert!(!budget.withdraw());
+    assert_eq!(budget.remaining(), 0);
+    // Fresh traffic counts at once.
+    budget.deposit();
+    assert!(budget.withdraw());
+}

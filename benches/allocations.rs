@@ -1,0 +1,68 @@
+#![allow(missing_docs)]
+#![allow(unsafe_code)] // a counting global allocator
+//! Heap allocations per call for each layer, counted by a global allocator:
+//! `cargo bench --bench allocations`.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+#[path = "support/stacks.rs"]
+mod stacks;
+
+use stacks::*;
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const CALLS: usize = 10_000;
+
+fn per_call<S: tower::Service<Request>>(mut service: S) -> f64 {
+    // Warm up (lazy thread-locals, first-use allocations).
+    for i in 0..100 {
+        stacks::call(&mut service, i);
+    }
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for i in 0..CALLS as u64 {
+        std::hint::black_box(stacks::call(&mut service, i));
+    }
+    (ALLOCATIONS.load(Ordering::Relaxed) - before) as f64 / CALLS as f64
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; ignore arguments.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _guard = runtime.enter();
+    println!("| service (happy path, Copy request) | allocations per call |");
+    println!("|---|---|");
+    let rows: [(&str, f64); 8] = [
+        ("bare", per_call(upstream(false))),
+        ("retry", per_call(retry(false))),
+        ("tower_retry", per_call(tower_retry(false))),
+        ("timeout_budget", per_call(timeout_budget())),
+        ("attempt_timeout", per_call(attempt_timeout())),
+        ("tower_timeout", per_call(tower_timeout())),
+        ("stack", per_call(stack())),
+        ("retry, firing twice (zero backoff)", per_call(retry(true))),
+    ];
+    for (name, allocations) in rows {
+        println!("| {name} | {allocations:.2} |");
+    }
+}

@@ -1,0 +1,120 @@
+//! The services every bench measures: the same upstream, bare and wrapped.
+#![allow(dead_code, unreachable_pub)]
+
+use std::convert::Infallible;
+use std::future::{Ready, ready};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use tower::{Layer, Service, service_fn};
+use tower_failover::classify::{FailureKind, Outcome};
+use tower_failover::deadline::{AttemptTimeoutLayer, TimeoutBudgetLayer};
+use tower_failover::retry::{Backoff, RetryLayer, RetryPolicy};
+
+/// The request: `Copy`, so a retry layer's copy is free.
+pub type Request = u64;
+
+/// An upstream that answers at once: `Ok(request + 1)`, or an error every
+/// time when `fail` is set.
+pub fn upstream(
+    fail: bool,
+) -> impl Service<Request, Response = u64, Error = Infallible, Future = Ready<Result<u64, Infallible>>>
++ Clone {
+    service_fn(move |request: Request| ready(Ok(if fail { u64::MAX } else { request + 1 })))
+}
+
+/// `u64::MAX` stands for a 503.
+pub fn classify<E>(result: &Result<u64, E>) -> Outcome {
+    match result {
+        Ok(u64::MAX) => Outcome::failure(FailureKind::Transient),
+        _ => Outcome::Success,
+    }
+}
+
+pub fn retry_policy<E>(backoff: Backoff) -> RetryPolicy<fn(&Result<u64, E>) -> Outcome> {
+    RetryPolicy::builder()
+        .backoff(backoff)
+        .classifier(classify::<E> as fn(&Result<u64, E>) -> Outcome)
+        .build()
+        .unwrap()
+}
+
+/// Our retry with the default policy (3 attempts, full jitter, budget on).
+pub fn retry(fail: bool) -> impl Service<Request, Response = u64> + Clone {
+    RetryLayer::new(retry_policy::<Infallible>(Backoff::none())).layer(upstream(fail))
+}
+
+/// Our retry without a budget: what the budget's bookkeeping costs.
+pub fn retry_without_budget() -> impl Service<Request, Response = u64> + Clone {
+    let policy = RetryPolicy::builder()
+        .backoff(Backoff::none())
+        .no_budget()
+        .classifier(classify::<Infallible> as fn(&Result<u64, Infallible>) -> Outcome)
+        .build()
+        .unwrap();
+    RetryLayer::new(policy).layer(upstream(false))
+}
+
+pub fn timeout_budget() -> impl Service<Request, Response = u64> + Clone {
+    TimeoutBudgetLayer::new(Duration::from_secs(30)).layer(upstream(false))
+}
+
+pub fn attempt_timeout() -> impl Service<Request, Response = u64> + Clone {
+    AttemptTimeoutLayer::new(Duration::from_secs(10)).layer(upstream(false))
+}
+
+/// Budget → retry → attempt timeout → upstream.
+pub fn stack() -> impl Service<Request, Response = u64> + Clone {
+    TimeoutBudgetLayer::new(Duration::from_secs(30)).layer(
+        RetryLayer::new(retry_policy::<tower_failover::BoxError>(Backoff::none()))
+            .layer(AttemptTimeoutLayer::new(Duration::from_secs(10)).layer(upstream(false))),
+    )
+}
+
+/// tower's own retry with an equivalent policy: 3 attempts, retry on failure.
+#[derive(Clone, Copy, Debug)]
+pub struct TowerAttempts(pub usize);
+
+impl tower::retry::Policy<Request, u64, Infallible> for TowerAttempts {
+    type Future = Ready<()>;
+
+    fn retry(
+        &mut self,
+        _: &mut Request,
+        result: &mut Result<u64, Infallible>,
+    ) -> Option<Self::Future> {
+        if classify(result).is_success() || self.0 <= 1 {
+            return None;
+        }
+        self.0 -= 1;
+        Some(ready(()))
+    }
+
+    fn clone_request(&mut self, request: &Request) -> Option<Request> {
+        Some(*request)
+    }
+}
+
+pub fn tower_retry(fail: bool) -> impl Service<Request, Response = u64> + Clone {
+    tower::retry::RetryLayer::new(TowerAttempts(3)).layer(upstream(fail))
+}
+
+pub fn tower_timeout() -> impl Service<Request, Response = u64> + Clone {
+    tower::timeout::TimeoutLayer::new(Duration::from_secs(30)).layer(upstream(false))
+}
+
+/// One call, driven to completion by polling with a no-op waker: every
+/// service here is ready at once, so no executor is involved.
+#[inline]
+pub fn call<S: Service<Request>>(service: &mut S, request: Request) -> Option<S::Response> {
+    let mut cx = Context::from_waker(Waker::noop());
+    match service.poll_ready(&mut cx) {
+        Poll::Ready(Ok(())) => {}
+        _ => return None,
+    }
+    let mut future = std::pin::pin!(service.call(request));
+    match future.as_mut().poll(&mut cx) {
+        Poll::Ready(Ok(response)) => Some(response),
+        _ => None,
+    }
+}
