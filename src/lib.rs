@@ -78,3 +78,8 @@ mod rng;
 
 /// The boxed error type used across the Tower ecosystem.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+// The README's examples are compiled and run as doctests.
+#[cfg(all(doctest, feature = "full"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

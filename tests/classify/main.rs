@@ -206,3 +206,11 @@ fn a_custom_classifier_plugs_into_the_retry_policy() {
         .unwrap();
     let _layer = tower_failover::retry::RetryLayer::new(policy);
 }
+
+/// The policy traits stay object-safe: users may box them.
+#[test]
+fn policy_traits_are_object_safe() {
+    fn _classify(_: &dyn Classify<http::Response<()>, BoxError>) {}
+    fn _replay(_: &dyn tower_failover::retry::Replay<http::Request<()>>) {}
+    fn _propagate(_: &dyn tower_failover::deadline::PropagateDeadline<http::Request<()>>) {}
+}

@@ -374,3 +374,65 @@ async fn futures_poll<F: std::future::Future + Unpin>(future: &mut F) -> Option<
     })
     .await
 }
+
+#[tokio::test(start_paused = true)]
+async fn cancelling_at_every_await_point_leaves_nothing_behind() {
+    // A script that visits every state: attempt in flight, backoff sleep,
+    // attempt again; slow attempts so that each poll lands somewhere new.
+    let script = || {
+        Upstream::new([
+            status(503).after(Duration::from_millis(50)),
+            status(429)
+                .header("retry-after-ms", "70")
+                .after(Duration::from_millis(50)),
+            ok().after(Duration::from_millis(50)),
+        ])
+    };
+    // How many polls a full run takes.
+    let mut full_polls = 0;
+    {
+        let upstream = script();
+        let mut service = retry(&upstream, policy(3));
+        service.ready().await.unwrap();
+        let mut future = Box::pin(service.call(request()));
+        loop {
+            full_polls += 1;
+            if futures_poll(&mut future).await.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    assert!(
+        full_polls > 10,
+        "the run should span many polls, got {full_polls}"
+    );
+    for cancel_after in 1..full_polls {
+        let upstream = script();
+        let mut service = retry(&upstream, policy(3));
+        service.ready().await.unwrap();
+        let mut future = Box::pin(service.call(request()));
+        for _ in 0..cancel_after {
+            assert!(futures_poll(&mut future).await.is_none());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let calls_at_drop = upstream.call_count();
+        drop(future);
+        assert_eq!(
+            upstream.live_futures(),
+            0,
+            "cancelled after {cancel_after} polls"
+        );
+        assert_eq!(
+            upstream.live_responses(),
+            0,
+            "cancelled after {cancel_after} polls"
+        );
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        assert_eq!(
+            upstream.call_count(),
+            calls_at_drop,
+            "no attempt after the drop"
+        );
+    }
+}
