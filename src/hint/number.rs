@@ -1,0 +1,191 @@
+//! The small pieces every hint parser shares: trimming, decimal numbers, the
+//! ceiling.
+
+use std::time::{Duration, SystemTime};
+
+use super::MAX_HINT;
+
+/// Nanoseconds in a millisecond.
+pub(super) const MILLI: u64 = 1_000_000;
+/// Nanoseconds in a second.
+pub(super) const SECOND: u64 = 1_000_000_000;
+
+/// The most fractional digits kept: `10^18` still fits a `u64`. Digits past
+/// these are checked but do not count (they are below a nanosecond for every
+/// unit used here).
+const MAX_FRACTION_DIGITS: u32 = 18;
+
+/// `bytes` without optional whitespace (RFC 9110 `OWS`: spaces and tabs) at
+/// either end.
+pub(super) fn trim_ows(mut bytes: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = bytes {
+        bytes = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = bytes {
+        bytes = rest;
+    }
+    bytes
+}
+
+/// `Some(after)` if `after` is at most [`MAX_HINT`], `None` if it is absurd.
+pub(super) fn within_ceiling(after: Duration) -> Option<Duration> {
+    (after <= MAX_HINT).then_some(after)
+}
+
+/// The time from `now` until `at` (zero if `at` has passed), or `None` if it
+/// is further away than [`MAX_HINT`].
+pub(super) fn delay_until(at: SystemTime, now: SystemTime) -> Option<Duration> {
+    match at.duration_since(now) {
+        Ok(after) => within_ceiling(after),
+        Err(_) => Some(Duration::ZERO),
+    }
+}
+
+/// A non-negative decimal number, `int + fraction / scale`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Decimal {
+    int: u64,
+    fraction: u64,
+    scale: u64,
+}
+
+impl Decimal {
+    /// This number of units of `unit_nanos` nanoseconds, truncated to whole
+    /// nanoseconds; `None` if that does not fit a `u64` of nanoseconds.
+    pub(super) fn nanos(self, unit_nanos: u64) -> Option<u64> {
+        let whole = self.int.checked_mul(unit_nanos)?;
+        // fraction < scale, so this part is below one unit and fits a u64.
+        let part = u128::from(self.fraction) * u128::from(unit_nanos) / u128::from(self.scale);
+        whole.checked_add(u64::try_from(part).ok()?)
+    }
+
+    /// This number of units of `unit_nanos` nanoseconds, as a hint: `None`
+    /// on overflow or above [`MAX_HINT`].
+    pub(super) fn hint(self, unit_nanos: u64) -> Option<Duration> {
+        within_ceiling(Duration::from_nanos(self.nanos(unit_nanos)?))
+    }
+}
+
+/// Reads a decimal number, `[digits][.[digits]]` with at least one digit, from
+/// the start of `bytes`, and returns it with the bytes after it.
+///
+/// No sign, no exponent, no `inf` or `NaN`. `None` if there is no digit or the
+/// integer part overflows a `u64`.
+pub(super) fn scan_decimal(bytes: &[u8]) -> Option<(Decimal, &[u8])> {
+    let (int, int_digits, mut rest) = scan_integer(bytes)?;
+    let mut number = Decimal {
+        int,
+        fraction: 0,
+        scale: 1,
+    };
+    let mut fraction_digits = 0_u32;
+    if let [b'.', after @ ..] = rest {
+        rest = after;
+        while let [digit @ b'0'..=b'9', after @ ..] = rest {
+            if fraction_digits < MAX_FRACTION_DIGITS {
+                number.fraction = number.fraction * 10 + u64::from(digit - b'0');
+                number.scale *= 10;
+            }
+            fraction_digits = fraction_digits.saturating_add(1);
+            rest = after;
+        }
+    }
+    (int_digits > 0 || fraction_digits > 0).then_some((number, rest))
+}
+
+/// The whole of `bytes` as a decimal number (see [`scan_decimal`]).
+pub(super) fn parse_decimal(bytes: &[u8]) -> Option<Decimal> {
+    match scan_decimal(bytes)? {
+        (number, []) => Some(number),
+        _ => None,
+    }
+}
+
+/// Reads ASCII digits from the start of `bytes`: their value, how many there
+/// were (possibly none) and the bytes after them. `None` on overflow.
+fn scan_integer(mut bytes: &[u8]) -> Option<(u64, usize, &[u8])> {
+    let mut value = 0_u64;
+    let mut digits = 0_usize;
+    while let [digit @ b'0'..=b'9', rest @ ..] = bytes {
+        value = value
+            .checked_mul(10)?
+            .checked_add(u64::from(digit - b'0'))?;
+        digits += 1;
+        bytes = rest;
+    }
+    Some((value, digits, bytes))
+}
+
+/// The whole of `bytes` as a non-empty run of ASCII digits, or `None` (also on
+/// overflow).
+pub(super) fn parse_integer(bytes: &[u8]) -> Option<u64> {
+    match scan_integer(bytes)? {
+        (value, 1.., []) => Some(value),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trims_spaces_and_tabs_only() {
+        assert_eq!(trim_ows(b" \t1 \t"), b"1");
+        assert_eq!(trim_ows(b"  "), b"");
+        assert_eq!(trim_ows(b"\n1"), b"\n1");
+    }
+
+    #[test]
+    fn decimals_keep_nanosecond_precision() {
+        let (number, rest) = scan_decimal(b"1500.5ms").unwrap();
+        assert_eq!(rest, b"ms");
+        assert_eq!(number.nanos(MILLI), Some(1_500_500_000));
+        assert_eq!(
+            parse_decimal(b".5").unwrap().nanos(SECOND),
+            Some(500_000_000)
+        );
+        assert_eq!(
+            parse_decimal(b"2.").unwrap().nanos(SECOND),
+            Some(2 * SECOND)
+        );
+        // Digits past the eighteenth are read but do not count.
+        let long = parse_decimal(b"0.1234567891234567899999").unwrap();
+        assert_eq!(long.nanos(SECOND), Some(123_456_789));
+    }
+
+    #[test]
+    fn rejects_what_is_not_a_plain_decimal() {
+        for bad in [
+            &b""[..],
+            b".",
+            b"+1",
+            b"-1",
+            b"1e3",
+            b"1.2.3",
+            b"NaN",
+            b"inf",
+        ] {
+            assert_eq!(
+                parse_decimal(bad),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert_eq!(parse_decimal(b"18446744073709551616"), None);
+        assert_eq!(
+            parse_decimal(b"18446744073709551615")
+                .unwrap()
+                .nanos(SECOND),
+            None
+        );
+    }
+
+    #[test]
+    fn integers_need_a_digit() {
+        assert_eq!(parse_integer(b"007"), Some(7));
+        assert_eq!(parse_integer(b""), None);
+        assert_eq!(parse_integer(b"1.0"), None);
+    }
+}
