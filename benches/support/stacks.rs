@@ -31,10 +31,13 @@ pub fn classify<E>(result: &Result<u64, E>) -> Outcome {
     }
 }
 
-pub fn retry_policy<E>(backoff: Backoff) -> RetryPolicy<fn(&Result<u64, E>) -> Outcome> {
+/// A classifier as a plain function pointer.
+pub type Classifier<E> = fn(&Result<u64, E>) -> Outcome;
+
+pub fn retry_policy<E>(backoff: Backoff) -> RetryPolicy<Classifier<E>> {
     RetryPolicy::builder()
         .backoff(backoff)
-        .classifier(classify::<E> as fn(&Result<u64, E>) -> Outcome)
+        .classifier(classify::<E> as Classifier<E>)
         .build()
         .unwrap()
 }
@@ -49,7 +52,7 @@ pub fn retry_without_budget() -> impl Service<Request, Response = u64> + Clone {
     let policy = RetryPolicy::builder()
         .backoff(Backoff::none())
         .no_budget()
-        .classifier(classify::<Infallible> as fn(&Result<u64, Infallible>) -> Outcome)
+        .classifier(classify::<Infallible> as Classifier<Infallible>)
         .build()
         .unwrap();
     RetryLayer::new(policy).layer(upstream(false))
