@@ -1,0 +1,423 @@
+use std::borrow::Borrow;
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::Hash;
+use std::num::NonZeroUsize;
+use std::sync::{PoisonError, RwLock};
+use std::task::{Context, Poll};
+
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::config::BreakerConfig;
+use super::error::{BreakerError, Name};
+use super::future::ResponseFuture;
+use super::handle::{BreakerHandle, State};
+use super::state::Shared;
+use super::sync::{Arc, Ordering};
+
+// The registry and its naming hook are not model-checked: plain `std` `Arc`.
+type StdArc<T> = std::sync::Arc<T>;
+use crate::classify::{Classify, DefaultClassifier};
+
+type NameFn<K> = StdArc<dyn Fn(&K) -> String + Send + Sync>;
+
+/// The breakers of a keyed layer, created on first use.
+struct Registry<K> {
+    config: BreakerConfig,
+    max: usize,
+    name_with: Option<NameFn<K>>,
+    map: RwLock<HashMap<K, Arc<Shared>>>,
+}
+
+impl<K: Hash + Eq + Clone> Registry<K> {
+    /// The breaker for `key`: a read lock in the common case, a write lock
+    /// (and perhaps an eviction) on a key's first use. The lock is never
+    /// held across an await: it is released before the call is made.
+    #[inline]
+    fn get(&self, key: K) -> Arc<Shared> {
+        {
+            let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(shared) = map.get(&key) {
+                touch(shared);
+                return shared.clone();
+            }
+        }
+        self.insert(key)
+    }
+
+    #[cold]
+    fn insert(&self, key: K) -> Arc<Shared> {
+        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(shared) = map.get(&key) {
+            return shared.clone();
+        }
+        if map.len() >= self.max {
+            if let Some(victim) = victim(&map) {
+                map.remove(&victim);
+            }
+        }
+        let mut config = self.config.clone();
+        if let Some(name_with) = &self.name_with {
+            config.set_name(Name::Shared(name_with(&key).into()));
+        }
+        let shared = Arc::new(Shared::new(config));
+        map.insert(key, shared.clone());
+        shared
+    }
+}
+
+#[inline]
+fn touch(shared: &Shared) {
+    // Read first: in the steady state the flag is set and nobody writes.
+    if !shared.referenced.load(Ordering::Relaxed) {
+        shared.referenced.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Second chance (the CLOCK approximation of least-recently-used): the
+/// first closed breaker not used since the previous sweep, clearing the
+/// use flag of every closed breaker passed over. Open, half-open and forced
+/// breakers are kept (forgetting one would forget an outage) unless there
+/// is nothing else to evict.
+fn victim<K: Clone>(map: &HashMap<K, Arc<Shared>>) -> Option<K> {
+    for closed_only in [true, false] {
+        for _sweep in 0..2 {
+            for (key, shared) in map {
+                if closed_only && shared.state() != State::Closed {
+                    continue;
+                }
+                if !shared.referenced.swap(false, Ordering::Relaxed) {
+                    return Some(key.clone());
+                }
+            }
+        }
+    }
+    map.keys().next().cloned()
+}
+
+impl<K> fmt::Debug for Registry<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let len = self.map.read().map(|map| map.len()).unwrap_or(0);
+        f.debug_struct("Registry")
+            .field("config", &self.config)
+            .field("max", &self.max)
+            .field("len", &len)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Applies a [`KeyedCircuitBreaker`]: one breaker per key extracted from
+/// the request (a model name, a host), created on first use with the same
+/// [`BreakerConfig`].
+///
+/// # Bounded, with eviction
+///
+/// At most [`max_breakers`](Self::max_breakers) breakers (1,024 by
+/// default). A new key beyond that evicts one breaker, by *second chance*
+/// (an approximation of least recently used): the first **closed** breaker
+/// not used since the previous eviction sweep. Open, half-open and forced
+/// breakers are evicted only when every breaker is in one of those states.
+/// A call in flight on an evicted breaker finishes normally; the next call
+/// with that key starts a fresh, closed breaker.
+///
+/// # Cost
+///
+/// Each call computes its key and takes a read lock on the map (a
+/// `std::sync::RwLock`; never held across an await) to find the breaker;
+/// the breaker itself is the same lock-free one as
+/// [`CircuitBreaker`](super::CircuitBreaker). A key that allocates (a
+/// `String` cloned from the request) allocates on every call: prefer a
+/// `&'static str`, an enum or an interned key.
+///
+/// ```
+/// use std::num::NonZeroUsize;
+/// use tower::{ServiceBuilder, ServiceExt, service_fn};
+/// use tower_failover::circuit_breaker::{BreakerConfig, KeyedCircuitBreakerLayer, State};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let layer = KeyedCircuitBreakerLayer::new(BreakerConfig::default(), |host: &&'static str| *host)
+///     .max_breakers(NonZeroUsize::new(2).unwrap())
+///     .name_with(|host: &&'static str| format!("upstream:{host}"));
+/// let handle = layer.handle();
+/// let service = ServiceBuilder::new()
+///     .layer(layer)
+///     .service(service_fn(|_: &'static str| async {
+///         Ok::<_, std::io::Error>(http::Response::new(()))
+///     }));
+///
+/// service.clone().oneshot("api.openai.com").await.unwrap();
+/// let breaker = handle.get("api.openai.com").unwrap();
+/// assert_eq!(breaker.name(), "upstream:api.openai.com");
+/// assert_eq!(breaker.state(), State::Closed);
+/// assert_eq!(handle.len(), 1);
+/// # }
+/// ```
+pub struct KeyedCircuitBreakerLayer<K, F, C = DefaultClassifier> {
+    registry: StdArc<Registry<K>>,
+    key: F,
+    classifier: C,
+}
+
+impl<K, F> KeyedCircuitBreakerLayer<K, F> {
+    /// One breaker per `key(&request)`, each with `config` (the config's
+    /// name names them all, unless [`name_with`](Self::name_with) is set).
+    pub fn new<Req>(config: BreakerConfig, key: F) -> Self
+    where
+        F: Fn(&Req) -> K,
+    {
+        Self {
+            registry: StdArc::new(Registry {
+                config,
+                max: 1_024,
+                name_with: None,
+                map: RwLock::new(HashMap::new()),
+            }),
+            key,
+            classifier: DefaultClassifier,
+        }
+    }
+}
+
+impl<K, F, C> KeyedCircuitBreakerLayer<K, F, C> {
+    fn registry_mut(&mut self) -> &mut Registry<K> {
+        // Settings are only changed while building, before the registry is
+        // shared; after that, make a private copy.
+        if StdArc::get_mut(&mut self.registry).is_none() {
+            let registry = &self.registry;
+            let copy = Registry {
+                config: registry.config.clone(),
+                max: registry.max,
+                name_with: registry.name_with.clone(),
+                map: RwLock::new(HashMap::new()),
+            };
+            self.registry = StdArc::new(copy);
+        }
+        StdArc::get_mut(&mut self.registry).unwrap_or_else(|| unreachable!("just made unique"))
+    }
+
+    /// Keeps at most `max` breakers (default 1,024), evicting as described
+    /// [above](Self#bounded-with-eviction).
+    #[must_use]
+    pub fn max_breakers(mut self, max: NonZeroUsize) -> Self {
+        self.registry_mut().max = max.get();
+        self
+    }
+
+    /// Names each key's breaker `name(&key)` (in [`CircuitOpen`](super::CircuitOpen),
+    /// events and handles). Called once per breaker created.
+    #[must_use]
+    pub fn name_with<N>(mut self, name: N) -> Self
+    where
+        N: Fn(&K) -> String + Send + Sync + 'static,
+    {
+        self.registry_mut().name_with = Some(StdArc::new(name));
+        self
+    }
+
+    /// Classifies results with `classifier` instead of [`DefaultClassifier`].
+    pub fn classifier<C2>(self, classifier: C2) -> KeyedCircuitBreakerLayer<K, F, C2> {
+        KeyedCircuitBreakerLayer {
+            registry: self.registry,
+            key: self.key,
+            classifier,
+        }
+    }
+
+    /// A handle on the breakers of this layer.
+    pub fn handle(&self) -> KeyedHandle<K> {
+        KeyedHandle {
+            registry: self.registry.clone(),
+        }
+    }
+}
+
+impl<K, F: Clone, C: Clone> Clone for KeyedCircuitBreakerLayer<K, F, C> {
+    fn clone(&self) -> Self {
+        Self {
+            registry: self.registry.clone(),
+            key: self.key.clone(),
+            classifier: self.classifier.clone(),
+        }
+    }
+}
+
+impl<K, F, C: fmt::Debug> fmt::Debug for KeyedCircuitBreakerLayer<K, F, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyedCircuitBreakerLayer")
+            .field("registry", &self.registry)
+            .field("classifier", &self.classifier)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, K, F: Clone, C: Clone> Layer<S> for KeyedCircuitBreakerLayer<K, F, C> {
+    type Service = KeyedCircuitBreaker<S, K, F, C>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        KeyedCircuitBreaker {
+            inner,
+            registry: self.registry.clone(),
+            key: self.key.clone(),
+            classifier: self.classifier.clone(),
+        }
+    }
+}
+
+/// One [`CircuitBreaker`](super::CircuitBreaker) per key of the request:
+/// see [`KeyedCircuitBreakerLayer`].
+///
+/// Clones share the breakers.
+pub struct KeyedCircuitBreaker<S, K, F, C = DefaultClassifier> {
+    inner: S,
+    registry: StdArc<Registry<K>>,
+    key: F,
+    classifier: C,
+}
+
+impl<S, K, F, C> KeyedCircuitBreaker<S, K, F, C> {
+    /// A handle on the breakers.
+    pub fn handle(&self) -> KeyedHandle<K> {
+        KeyedHandle {
+            registry: self.registry.clone(),
+        }
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S: Clone, K, F: Clone, C: Clone> Clone for KeyedCircuitBreaker<S, K, F, C> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            registry: self.registry.clone(),
+            key: self.key.clone(),
+            classifier: self.classifier.clone(),
+        }
+    }
+}
+
+impl<S: fmt::Debug, K, F, C: fmt::Debug> fmt::Debug for KeyedCircuitBreaker<S, K, F, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyedCircuitBreaker")
+            .field("inner", &self.inner)
+            .field("registry", &self.registry)
+            .field("classifier", &self.classifier)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, K, F, C, Req> Service<Req> for KeyedCircuitBreaker<S, K, F, C>
+where
+    S: Service<Req>,
+    K: Hash + Eq + Clone,
+    F: Fn(&Req) -> K,
+    C: Classify<S::Response, S::Error> + Clone,
+{
+    type Response = S::Response;
+    type Error = BreakerError<S::Error>;
+    type Future = ResponseFuture<S::Future, C>;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(BreakerError::Inner)
+    }
+
+    #[inline]
+    fn call(&mut self, req: Req) -> Self::Future {
+        let shared = self.registry.get((self.key)(&req));
+        super::admit(&shared, &mut self.inner, req, &self.classifier)
+    }
+}
+
+/// Reads and steers the breakers of a [`KeyedCircuitBreakerLayer`].
+pub struct KeyedHandle<K> {
+    registry: StdArc<Registry<K>>,
+}
+
+impl<K: Hash + Eq + Clone> KeyedHandle<K> {
+    /// The breaker of `key`, if it exists (it is created by the first call
+    /// with that key).
+    pub fn get<Q>(&self, key: &Q) -> Option<BreakerHandle>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let map = self
+            .registry
+            .map
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        map.get(key)
+            .map(|shared| BreakerHandle::new(shared.clone()))
+    }
+
+    /// The keys that have a breaker.
+    pub fn keys(&self) -> Vec<K> {
+        let map = self
+            .registry
+            .map
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        map.keys().cloned().collect()
+    }
+
+    /// How many breakers there are.
+    pub fn len(&self) -> usize {
+        self.registry
+            .map
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Forgets the breaker of `key` (the next call starts a fresh one).
+    /// Returns whether there was one.
+    pub fn remove<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let mut map = self
+            .registry
+            .map
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        map.remove(key).is_some()
+    }
+}
+
+impl<K> Clone for KeyedHandle<K> {
+    fn clone(&self) -> Self {
+        Self {
+            registry: self.registry.clone(),
+        }
+    }
+}
+
+impl<K> fmt::Debug for KeyedHandle<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyedHandle")
+            .field("registry", &self.registry)
+            .finish()
+    }
+}
