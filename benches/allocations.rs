@@ -52,14 +52,26 @@ fn main() {
     let _guard = runtime.enter();
     println!("| service (happy path, Copy request) | allocations per call |");
     println!("|---|---|");
-    let rows: [(&str, f64); 8] = [
+    let rows: [(&str, f64); 11] = [
         ("bare", per_call(upstream(false))),
         ("retry", per_call(retry(false))),
         ("tower_retry", per_call(tower_retry(false))),
         ("timeout_budget", per_call(timeout_budget())),
         ("attempt_timeout", per_call(attempt_timeout())),
         ("tower_timeout", per_call(tower_timeout())),
-        ("stack", per_call(stack())),
+        ("breaker, closed", per_call(breaker_closed())),
+        (
+            "stack (budget → retry → breaker → attempt timeout)",
+            per_call(stack()),
+        ),
+        (
+            "breaker rejection, forced open",
+            per_call(breaker_open(true)),
+        ),
+        (
+            "breaker rejection, timed open",
+            per_call(breaker_open(false)),
+        ),
         ("retry, firing twice (zero backoff)", per_call(retry(true))),
     ];
     for (name, allocations) in rows {

@@ -34,6 +34,7 @@ fn happy_path(c: &mut Criterion) {
     bench!("timeout_budget", timeout_budget());
     bench!("attempt_timeout", attempt_timeout());
     bench!("tower_timeout", tower_timeout());
+    bench!("breaker_closed", breaker_closed());
     bench!("stack", stack());
     group.finish();
 }
@@ -69,9 +70,26 @@ fn failure_path(c: &mut Criterion) {
     group.finish();
 }
 
+fn rejection(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _guard = runtime.enter();
+    let mut group = c.benchmark_group("breaker_rejects");
+    let mut forced = breaker_open(true);
+    group.bench_function("forced_open", |b| {
+        b.iter(|| call(&mut forced, black_box(1)))
+    });
+    let mut timed = breaker_open(false);
+    group.bench_function("timed_open", |b| b.iter(|| call(&mut timed, black_box(1))));
+    group.finish();
+}
+
 fn all(c: &mut Criterion) {
     happy_path(c);
     failure_path(c);
+    rejection(c);
     breaker::benches(c);
 }
 

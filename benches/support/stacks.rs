@@ -7,6 +7,8 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tower::{Layer, Service, service_fn};
+use tower_failover::BoxError;
+use tower_failover::circuit_breaker::{BreakerConfig, BreakerError, CircuitBreaker, OpenBackoff};
 use tower_failover::classify::{FailureKind, Outcome};
 use tower_failover::deadline::{AttemptTimeoutLayer, TimeoutBudgetLayer};
 use tower_failover::retry::{Backoff, RetryLayer, RetryPolicy};
@@ -66,12 +68,47 @@ pub fn attempt_timeout() -> impl Service<Request, Response = u64> + Clone {
     AttemptTimeoutLayer::new(Duration::from_secs(10)).layer(upstream(false))
 }
 
-/// Budget → retry → attempt timeout → upstream.
+/// The recommended stack: budget → retry → breaker → attempt timeout → upstream.
 pub fn stack() -> impl Service<Request, Response = u64> + Clone {
+    let breaker = CircuitBreaker::with_classifier(
+        AttemptTimeoutLayer::new(Duration::from_secs(10)).layer(upstream(false)),
+        BreakerConfig::default(),
+        classify::<BoxError> as Classifier<BoxError>,
+    );
     TimeoutBudgetLayer::new(Duration::from_secs(30)).layer(
-        RetryLayer::new(retry_policy::<tower_failover::BoxError>(Backoff::none()))
-            .layer(AttemptTimeoutLayer::new(Duration::from_secs(10)).layer(upstream(false))),
+        RetryLayer::new(retry_policy::<BreakerError<BoxError>>(Backoff::none())).layer(breaker),
     )
+}
+
+/// A closed breaker around the upstream.
+pub fn breaker_closed() -> impl Service<Request, Response = u64> + Clone {
+    CircuitBreaker::with_classifier(
+        upstream(false),
+        BreakerConfig::default(),
+        classify::<Infallible> as Classifier<Infallible>,
+    )
+}
+
+/// A breaker that rejects every call: forced open (no clock read), or opened
+/// by a failure for an hour (each rejection reads the clock).
+pub fn breaker_open(forced: bool) -> impl Service<Request, Response = u64> + Clone {
+    let config = BreakerConfig::builder()
+        .consecutive_failures(1)
+        .open_backoff(OpenBackoff::constant(Duration::from_secs(3600)))
+        .build()
+        .unwrap();
+    let mut breaker = CircuitBreaker::with_classifier(
+        upstream(!forced),
+        config,
+        classify::<Infallible> as Classifier<Infallible>,
+    );
+    if forced {
+        breaker.handle().force_open();
+    } else {
+        let _ = call(&mut breaker, 0);
+    }
+    assert!(call(&mut breaker, 0).is_none(), "the breaker must be open");
+    breaker
 }
 
 /// tower's own retry with an equivalent policy: 3 attempts, retry on failure.
