@@ -31,10 +31,12 @@
 //! # Example
 //!
 //! ```
-//! # #[cfg(all(feature = "retry", feature = "timeout-budget"))]
-//! # async fn doc() -> Result<(), tower_failover::BoxError> {
+//! # #[cfg(feature = "full")]
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), tower_failover::BoxError> {
 //! use std::time::Duration;
 //! use tower::{ServiceBuilder, ServiceExt, service_fn};
+//! use tower_failover::circuit_breaker::{BreakerConfig, CircuitBreakerLayer};
 //! use tower_failover::deadline::{AttemptTimeoutLayer, TimeoutBudgetLayer};
 //! use tower_failover::retry::{RetryLayer, RetryPolicy};
 //!
@@ -44,6 +46,7 @@
 //! let service = ServiceBuilder::new()
 //!     .layer(TimeoutBudgetLayer::new(Duration::from_secs(30)))
 //!     .layer(RetryLayer::new(RetryPolicy::default()))
+//!     .layer(CircuitBreakerLayer::new(BreakerConfig::default()))
 //!     .layer(AttemptTimeoutLayer::new(Duration::from_secs(10)))
 //!     .service(client);
 //!
@@ -51,6 +54,8 @@
 //! assert_eq!(response.body(), "hello");
 //! # Ok(())
 //! # }
+//! # #[cfg(not(feature = "full"))]
+//! # fn main() {}
 //! ```
 //!
 //! # Features
