@@ -80,6 +80,7 @@ pub mod circuit_breaker;
 pub mod retry;
 
 mod rng;
+mod scoped;
 
 /// The boxed error type used across the Tower ecosystem.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

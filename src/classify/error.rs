@@ -35,7 +35,8 @@ use super::{Failure, FailureKind};
 /// }
 /// ```
 pub trait AsDynError {
-    /// The error as a trait object, or `None` if there is nothing to inspect.
+    /// The error as a trait object, or `None` if there is nothing to inspect
+    /// (such an error is classified [`Transient`](FailureKind::Transient)).
     fn as_dyn_error(&self) -> Option<&(dyn Error + 'static)>;
 }
 

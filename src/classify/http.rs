@@ -21,10 +21,11 @@ where
                     super::Failure::new(kind).with_hint(Hint::from_headers(response.headers())),
                 ),
             },
-            Err(error) => match error.as_dyn_error() {
-                Some(error) => Outcome::Failure(classify_error(error)),
-                None => Outcome::Success,
-            },
+            Err(error) => Outcome::Failure(match error.as_dyn_error() {
+                Some(error) => classify_error(error),
+                // An error with nothing to inspect is still an error.
+                None => super::Failure::new(FailureKind::Transient),
+            }),
         }
     }
 }

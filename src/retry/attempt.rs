@@ -62,15 +62,7 @@ impl Attempt {
     /// Runs `f` with this attempt as [`Attempt::current`].
     #[inline]
     pub(crate) fn scope<R>(self, f: impl FnOnce() -> R) -> R {
-        struct Restore(Option<Attempt>);
-        impl Drop for Restore {
-            #[inline]
-            fn drop(&mut self) {
-                CURRENT.set(self.0);
-            }
-        }
-        let _restore = Restore(CURRENT.replace(Some(self)));
-        f()
+        crate::scoped::with(&CURRENT, Some(self), f)
     }
 }
 

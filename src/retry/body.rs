@@ -2,7 +2,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
@@ -209,8 +209,8 @@ where
                 }
                 Some(Err(error)) => return Poll::Ready(Err(error.into())),
                 Some(Ok(frame)) => match frame.into_data() {
-                    Ok(mut data) => {
-                        buffer.extend_from_slice(&data.copy_to_bytes(data.remaining()));
+                    Ok(data) => {
+                        buffer.put(data);
                         if buffer.len() > limit {
                             break;
                         }

@@ -214,3 +214,19 @@ fn policy_traits_are_object_safe() {
     fn _replay(_: &dyn tower_failover::retry::Replay<http::Request<()>>) {}
     fn _propagate(_: &dyn tower_failover::deadline::PropagateDeadline<http::Request<()>>) {}
 }
+
+/// An error type that lends nothing to inspect.
+#[derive(Debug)]
+struct Opaque;
+
+impl tower_failover::classify::AsDynError for Opaque {
+    fn as_dyn_error(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        None
+    }
+}
+
+#[test]
+fn an_error_with_nothing_to_inspect_is_still_a_failure() {
+    let outcome = DefaultClassifier.classify(&Err::<http::Response<()>, _>(Opaque));
+    assert_eq!(kind(outcome), Some(FailureKind::Transient));
+}
