@@ -79,8 +79,12 @@ pub mod circuit_breaker;
 #[cfg(feature = "retry")]
 pub mod retry;
 
+mod config_error;
+#[cfg(any(feature = "retry", feature = "circuit-breaker"))]
 mod rng;
 mod scoped;
+
+pub use self::config_error::InvalidConfig;
 
 /// The boxed error type used across the Tower ecosystem.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -30,3 +30,9 @@ pub(crate) fn next_u64() -> u64 {
         x.wrapping_mul(0x2545_f491_4f6c_dd1d)
     })
 }
+
+/// A uniformly distributed `f64` in `[0, 1)`.
+#[cfg(feature = "circuit-breaker")]
+pub(crate) fn next_unit() -> f64 {
+    (next_u64() >> 11) as f64 / (1u64 << 53) as f64
+}

@@ -27,7 +27,7 @@ use crate::classify::DefaultClassifier;
 ///     .service(service_fn(|_: ()| async { Ok::<_, std::io::Error>(()) }));
 /// assert_eq!(handle.state(), State::Closed);
 /// # drop(service);
-/// # Ok::<(), tower_failover::circuit_breaker::ConfigError>(())
+/// # Ok::<(), tower_failover::InvalidConfig>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct CircuitBreakerLayer<C = DefaultClassifier> {

@@ -25,7 +25,8 @@
 //!   error); a caller's fault (`Invalid`, `ContextTooLong`, …) counts as
 //!   nothing at all, and neither does a call whose future was dropped.
 //! - **The window** ([`Window`]) is the last *n* calls or the calls of the
-//!   last *d*, in buckets; both record in O(1) without a lock. Once it holds
+//!   last *d*, in buckets; both record in O(1) without a lock, and the
+//!   window is only summed after a failed or slow call. Once it holds
 //!   [`minimum_calls`](BreakerConfigBuilder::minimum_calls), a failure rate
 //!   or a slow-call rate at its threshold opens the breaker;
 //!   [`consecutive_failures`](BreakerConfigBuilder::consecutive_failures)
@@ -164,13 +165,17 @@
 //!
 //! # Cost
 //!
-//! A closed breaker costs, per call: one atomic load at admission, one
-//! reference-count increment for the permit, and on completion one load,
-//! a `fetch_add` and a `swap` on the count window (plus a second
-//! `fetch_add` only when the outcome entering the window differs from the
-//! one leaving it). A time window adds a clock read and a compare-and-swap;
-//! slow-call tracking two clock reads. There is no lock and no allocation.
-//! The keyed form adds a read lock on its map per call.
+//! A successful call through a closed breaker with a count window costs: at
+//! admission, one atomic load and one reference-count increment (the
+//! permit); on completion, one load of the state, a `fetch_add` and a
+//! `swap` on the window (plus a second `fetch_add` only when the outcome
+//! entering the window differs from the one leaving it), one load of the
+//! consecutive-failure count, and the permit's reference-count decrement.
+//! No clock read, no lock, no allocation. A time window adds a clock read
+//! and a compare-and-swap; slow-call tracking adds two clock reads. Only a
+//! failed or slow call sums the window (one load for a count window, one
+//! per bucket for a time window). The keyed form adds a read lock on its
+//! map per call.
 //!
 //! # Testing with loom
 //!
@@ -201,7 +206,7 @@ use std::task::{Context, Poll};
 
 use tower_service::Service;
 
-pub use self::config::{BreakerConfig, BreakerConfigBuilder, ConfigError, OpenBackoff, Window};
+pub use self::config::{BreakerConfig, BreakerConfigBuilder, OpenBackoff, Window};
 pub use self::error::{BreakerError, CircuitOpen};
 pub use self::future::ResponseFuture;
 pub use self::handle::{BreakerHandle, Metrics, State, Transition, TransitionReason};
@@ -288,10 +293,42 @@ where
     }
 }
 
+/// A breaker's state as `admit` gets it: borrowed (a single breaker, whose
+/// `Arc` is cloned for the permit only when the call is admitted) or owned
+/// (a keyed breaker, just looked up, moved into the permit).
+trait SharedArc {
+    fn get(&self) -> &Shared;
+    fn into_arc(self) -> Arc<Shared>;
+}
+
+impl SharedArc for &Arc<Shared> {
+    #[inline]
+    fn get(&self) -> &Shared {
+        self
+    }
+
+    #[inline]
+    fn into_arc(self) -> Arc<Shared> {
+        self.clone()
+    }
+}
+
+impl SharedArc for Arc<Shared> {
+    #[inline]
+    fn get(&self) -> &Shared {
+        self
+    }
+
+    #[inline]
+    fn into_arc(self) -> Arc<Shared> {
+        self
+    }
+}
+
 /// Admits (or rejects) one call to `inner` under `shared`.
 #[inline]
 fn admit<S, C, Req>(
-    shared: &Arc<Shared>,
+    shared: impl SharedArc,
     inner: &mut S,
     req: Req,
     classifier: &C,
@@ -300,9 +337,9 @@ where
     S: Service<Req>,
     C: Clone,
 {
-    match shared.acquire() {
+    match shared.get().acquire() {
         Ok(ticket) => {
-            let permit = Permit::new(shared.clone(), ticket);
+            let permit = Permit::new(shared.into_arc(), ticket);
             ResponseFuture::calling(inner.call(req), permit, classifier.clone())
         }
         Err(open) => ResponseFuture::rejected(open, classifier.clone()),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::InvalidRetryPolicy;
+use crate::InvalidConfig;
 
 /// How many slots the sliding window has.
 const SLOTS: usize = 10;
@@ -80,15 +80,17 @@ impl RetryBudget {
     /// # Errors
     ///
     /// If a setting is out of range.
-    pub fn new(ttl: Duration, min_per_sec: u32, ratio: f32) -> Result<Self, InvalidRetryPolicy> {
+    pub fn new(ttl: Duration, min_per_sec: u32, ratio: f32) -> Result<Self, InvalidConfig> {
         if !(Duration::from_secs(1)..=Duration::from_secs(60)).contains(&ttl) {
-            return Err(InvalidRetryPolicy::new(
+            return Err(InvalidConfig::new(
+                "retry",
                 "budget.ttl",
                 "must be between 1s and 60s",
             ));
         }
         if !(0.0..=1000.0).contains(&ratio) {
-            return Err(InvalidRetryPolicy::new(
+            return Err(InvalidConfig::new(
+                "retry",
                 "budget.ratio",
                 "must be between 0 and 1000",
             ));

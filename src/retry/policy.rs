@@ -1,6 +1,7 @@
 use std::time::Duration;
 
-use super::{Attempt, Backoff, InvalidRetryPolicy, RetryBudget};
+use super::{Attempt, Backoff, RetryBudget};
+use crate::InvalidConfig;
 use crate::classify::{DefaultClassifier, Failure};
 use crate::deadline::Deadline;
 
@@ -233,19 +234,21 @@ impl<C> RetryPolicyBuilder<C> {
     ///
     /// # Errors
     ///
-    /// [`InvalidRetryPolicy`] naming the setting at fault: `max_attempts`
+    /// [`InvalidConfig`] naming the setting at fault: `max_attempts`
     /// outside 1 to [`MAX_ATTEMPTS_LIMIT`], or a backoff whose cap is below
     /// its base.
-    pub fn build(self) -> Result<RetryPolicy<C>, InvalidRetryPolicy> {
+    pub fn build(self) -> Result<RetryPolicy<C>, InvalidConfig> {
         let policy = self.policy;
         if !(1..=MAX_ATTEMPTS_LIMIT).contains(&policy.max_attempts) {
-            return Err(InvalidRetryPolicy::new(
+            return Err(InvalidConfig::new(
+                "retry",
                 "max_attempts",
                 "must be between 1 and 100",
             ));
         }
         if !policy.backoff.is_valid() {
-            return Err(InvalidRetryPolicy::new(
+            return Err(InvalidConfig::new(
+                "retry",
                 "backoff",
                 "cap must not be below base",
             ));

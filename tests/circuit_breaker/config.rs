@@ -15,101 +15,133 @@ fn every_invalid_setting_is_an_error_not_a_panic() {
     let cases = [
         (
             "window 0",
+            "window",
             BreakerConfig::builder().window(Window::count(0)),
         ),
         (
             "window too big",
+            "window",
             BreakerConfig::builder().window(Window::count(100_001)),
         ),
         (
             "minimum above window",
+            "minimum_calls",
             BreakerConfig::builder()
                 .window(Window::count(5))
                 .minimum_calls(6),
         ),
-        ("minimum 0", BreakerConfig::builder().minimum_calls(0)),
+        (
+            "minimum 0",
+            "minimum_calls",
+            BreakerConfig::builder().minimum_calls(0),
+        ),
         (
             "0 buckets",
+            "window",
             BreakerConfig::builder().window(Window::time(secs(10), 0)),
         ),
         (
             "too many buckets",
+            "window",
             BreakerConfig::builder().window(Window::time(secs(10), 1_001)),
         ),
         (
             "sub-millisecond buckets",
+            "window",
             BreakerConfig::builder().window(Window::time(Duration::from_millis(5), 10)),
         ),
         (
             "rate 0",
+            "failure_rate_threshold",
             BreakerConfig::builder().failure_rate_threshold(0.0),
         ),
         (
             "rate above 1",
+            "failure_rate_threshold",
             BreakerConfig::builder().failure_rate_threshold(1.5),
         ),
         (
             "rate NaN",
+            "failure_rate_threshold",
             BreakerConfig::builder().failure_rate_threshold(f64::NAN),
         ),
         (
             "slow duration 0",
+            "slow_calls",
             BreakerConfig::builder().slow_calls(Duration::ZERO, 0.5),
         ),
         (
             "slow rate 0",
+            "slow_calls",
             BreakerConfig::builder().slow_calls(secs(1), 0.0),
         ),
         (
             "slow rate NaN",
+            "slow_calls",
             BreakerConfig::builder().slow_calls(secs(1), f64::NAN),
         ),
         (
             "consecutive 0",
+            "consecutive_failures",
             BreakerConfig::builder().consecutive_failures(0),
         ),
         (
             "open 0",
+            "open_backoff",
             BreakerConfig::builder().open_backoff(OpenBackoff::constant(Duration::ZERO)),
         ),
         (
             "max below base",
+            "open_backoff",
             BreakerConfig::builder().open_backoff(OpenBackoff::exponential(secs(10), secs(5))),
         ),
         (
             "multiplier below 1",
+            "open_backoff",
             BreakerConfig::builder()
                 .open_backoff(OpenBackoff::exponential(secs(1), secs(5)).multiplier(0.5)),
         ),
         (
             "multiplier infinite",
+            "open_backoff",
             BreakerConfig::builder()
                 .open_backoff(OpenBackoff::exponential(secs(1), secs(5)).multiplier(f64::INFINITY)),
         ),
         (
             "jitter 1",
+            "open_backoff",
             BreakerConfig::builder().open_backoff(OpenBackoff::constant(secs(1)).jitter(1.0)),
         ),
         (
             "jitter negative",
+            "open_backoff",
             BreakerConfig::builder().open_backoff(OpenBackoff::constant(secs(1)).jitter(-0.1)),
         ),
-        ("permits 0", BreakerConfig::builder().half_open_permits(0)),
+        (
+            "permits 0",
+            "half_open_permits",
+            BreakerConfig::builder().half_open_permits(0),
+        ),
         (
             "permits too many",
+            "half_open_permits",
             BreakerConfig::builder().half_open_permits(4_096),
         ),
         (
             "half-open 0",
+            "max_half_open_duration",
             BreakerConfig::builder().max_half_open_duration(Duration::from_micros(10)),
         ),
     ];
-    for (what, builder) in cases {
+    for (what, field, builder) in cases {
         let error = builder.build().expect_err(what);
-        let message = error.to_string();
+        assert_eq!(error.layer(), "circuit breaker", "{what}");
+        assert_eq!(error.field(), field, "{what}: {error}");
         assert!(
-            message.starts_with("invalid circuit breaker config: "),
-            "{what}: {message}"
+            error
+                .to_string()
+                .starts_with(&format!("invalid circuit breaker setting {field}: ")),
+            "{what}: {error}"
         );
     }
 }

@@ -348,10 +348,11 @@ fn invalid_policies_are_rejected_with_the_field_named() {
         .build()
         .unwrap_err();
     assert_eq!(error.field(), "backoff");
+    assert_eq!(error.layer(), "retry");
     assert!(
         error
             .to_string()
-            .starts_with("invalid retry policy: backoff")
+            .starts_with("invalid retry setting backoff: ")
     );
 }
 
