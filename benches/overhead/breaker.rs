@@ -16,7 +16,7 @@ use criterion::Criterion;
 use failsafe::futures::CircuitBreaker as _;
 use http::Response;
 use tower::{Service, ServiceExt, service_fn};
-use tower_failover::circuit_breaker::{BreakerConfig, CircuitBreaker, Window};
+use tower_failover::circuit_breaker::{BreakerConfig, CircuitBreaker, OpenBackoff, Window};
 
 fn upstream() -> impl Service<
     u64,
@@ -85,9 +85,11 @@ pub(crate) fn benches(c: &mut Criterion) {
     });
     {
         // A real (timed) opening: the rejection path reads the clock.
+        // Open for an hour: the whole run measures rejections, never probes.
         let config = BreakerConfig::builder()
             .window(Window::count(1))
             .minimum_calls(1)
+            .open_backoff(OpenBackoff::constant(Duration::from_secs(3600)))
             .build()
             .expect("a valid config");
         let failing = service_fn(|_: u64| async {

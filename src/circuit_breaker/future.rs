@@ -32,13 +32,6 @@ impl Permit {
         }
     }
 
-    /// Whether this call is a half-open probe.
-    #[cfg(test)]
-    #[allow(dead_code)]
-    pub(super) fn is_probe(&self) -> bool {
-        self.ticket.is_probe()
-    }
-
     #[inline]
     pub(super) fn finish(mut self, outcome: Outcome) {
         self.done = true;

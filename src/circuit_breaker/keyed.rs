@@ -3,7 +3,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
 use std::num::NonZeroUsize;
-use std::sync::{PoisonError, RwLock};
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
 use std::task::{Context, Poll};
 
 use tower_layer::Layer;
@@ -23,11 +23,19 @@ use crate::classify::{Classify, DefaultClassifier};
 type NameFn<K> = StdArc<dyn Fn(&K) -> String + Send + Sync>;
 
 /// The breakers of a keyed layer, created on first use.
+///
+/// The settings sit behind their own lock, read only when a breaker is
+/// created, so that a layer's setters act on the one registry its handles
+/// and services already share.
 struct Registry<K> {
     config: BreakerConfig,
+    settings: Mutex<Settings<K>>,
+    map: RwLock<HashMap<K, Arc<Shared>>>,
+}
+
+struct Settings<K> {
     max: usize,
     name_with: Option<NameFn<K>>,
-    map: RwLock<HashMap<K, Arc<Shared>>>,
 }
 
 impl<K: Hash + Eq + Clone> Registry<K> {
@@ -52,13 +60,14 @@ impl<K: Hash + Eq + Clone> Registry<K> {
         if let Some(shared) = map.get(&key) {
             return shared.clone();
         }
-        if map.len() >= self.max {
+        let settings = self.settings.lock().unwrap_or_else(PoisonError::into_inner);
+        if map.len() >= settings.max {
             if let Some(victim) = victim(&map) {
                 map.remove(&victim);
             }
         }
         let mut config = self.config.clone();
-        if let Some(name_with) = &self.name_with {
+        if let Some(name_with) = &settings.name_with {
             config.set_name(Name::Shared(name_with(&key).into()));
         }
         let shared = Arc::new(Shared::new(config));
@@ -101,7 +110,14 @@ impl<K> fmt::Debug for Registry<K> {
         let len = self.map.read().map(|map| map.len()).unwrap_or(0);
         f.debug_struct("Registry")
             .field("config", &self.config)
-            .field("max", &self.max)
+            .field(
+                "max",
+                &self
+                    .settings
+                    .lock()
+                    .map(|settings| settings.max)
+                    .unwrap_or(0),
+            )
             .field("len", &len)
             .finish_non_exhaustive()
     }
@@ -170,8 +186,10 @@ impl<K, F> KeyedCircuitBreakerLayer<K, F> {
         Self {
             registry: StdArc::new(Registry {
                 config,
-                max: 1_024,
-                name_with: None,
+                settings: Mutex::new(Settings {
+                    max: 1_024,
+                    name_with: None,
+                }),
                 map: RwLock::new(HashMap::new()),
             }),
             key,
@@ -181,38 +199,29 @@ impl<K, F> KeyedCircuitBreakerLayer<K, F> {
 }
 
 impl<K, F, C> KeyedCircuitBreakerLayer<K, F, C> {
-    fn registry_mut(&mut self) -> &mut Registry<K> {
-        // Settings are only changed while building, before the registry is
-        // shared; after that, make a private copy.
-        if StdArc::get_mut(&mut self.registry).is_none() {
-            let registry = &self.registry;
-            let copy = Registry {
-                config: registry.config.clone(),
-                max: registry.max,
-                name_with: registry.name_with.clone(),
-                map: RwLock::new(HashMap::new()),
-            };
-            self.registry = StdArc::new(copy);
-        }
-        StdArc::get_mut(&mut self.registry).unwrap_or_else(|| unreachable!("just made unique"))
+    fn settings(&self) -> MutexGuard<'_, Settings<K>> {
+        self.registry
+            .settings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Keeps at most `max` breakers (default 1,024), evicting as described
     /// [above](Self#bounded-with-eviction).
     #[must_use]
-    pub fn max_breakers(mut self, max: NonZeroUsize) -> Self {
-        self.registry_mut().max = max.get();
+    pub fn max_breakers(self, max: NonZeroUsize) -> Self {
+        self.settings().max = max.get();
         self
     }
 
     /// Names each key's breaker `name(&key)` (in [`CircuitOpen`](super::CircuitOpen),
     /// events and handles). Called once per breaker created.
     #[must_use]
-    pub fn name_with<N>(mut self, name: N) -> Self
+    pub fn name_with<N>(self, name: N) -> Self
     where
         N: Fn(&K) -> String + Send + Sync + 'static,
     {
-        self.registry_mut().name_with = Some(StdArc::new(name));
+        self.settings().name_with = Some(StdArc::new(name));
         self
     }
 
@@ -340,7 +349,7 @@ where
     #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
         let shared = self.registry.get((self.key)(&req));
-        super::admit(&shared, &mut self.inner, req, &self.classifier)
+        super::admit(shared, &mut self.inner, req, &self.classifier)
     }
 }
 

@@ -110,11 +110,6 @@ fn floor_ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// A uniform random number in `[0, 1)`.
-fn unit_random() -> f64 {
-    (crate::rng::next_u64() >> 11) as f64 / (1u64 << 53) as f64
-}
-
 /// The admission a call was granted: which generation it belongs to, and
 /// whether it is a half-open probe.
 #[derive(Clone, Copy, Debug)]
@@ -388,7 +383,7 @@ impl Shared {
         } else {
             0
         };
-        let snapshot = self.window.record(failed, slow, now_ms);
+        self.window.record(failed, slow, now_ms);
         let mut consecutive = 0;
         if failed {
             if let Some(after) = retry_after {
@@ -404,24 +399,29 @@ impl Shared {
         if tag(word) != CLOSED || !(failed || slow) {
             return;
         }
+        // Only a failed or slow call can trip the breaker, so only then is
+        // the window summed (O(buckets) for a time window).
         let config = &self.config;
         let reason = if config
             .consecutive_failures
             .is_some_and(|n| consecutive >= n)
         {
             TransitionReason::ConsecutiveFailures
-        } else if snapshot.calls >= config.minimum_calls
-            && rate(snapshot.failures, snapshot.calls) >= config.failure_rate_threshold
-        {
-            TransitionReason::FailureRate
-        } else if snapshot.calls >= config.minimum_calls
-            && config
+        } else {
+            let snapshot = self.window.snapshot(now_ms);
+            if snapshot.calls < config.minimum_calls {
+                return;
+            }
+            if rate(snapshot.failures, snapshot.calls) >= config.failure_rate_threshold {
+                TransitionReason::FailureRate
+            } else if config
                 .slow_call
                 .is_some_and(|(_, threshold)| rate(snapshot.slow, snapshot.calls) >= threshold)
-        {
-            TransitionReason::SlowCallRate
-        } else {
-            return;
+            {
+                TransitionReason::SlowCallRate
+            } else {
+                return;
+            }
         };
         self.trip(word, reason);
     }
@@ -532,7 +532,7 @@ impl Shared {
             .load(Ordering::Relaxed)
             .saturating_add(1);
         let unit = if backoff.jitter_enabled() {
-            unit_random()
+            crate::rng::next_unit()
         } else {
             0.0
         };
@@ -575,9 +575,6 @@ impl Shared {
         reason: TransitionReason,
         retry_after: Option<Duration>,
     ) {
-        if from == to {
-            return;
-        }
         let name = self.config.name();
         let retry_after_ms = retry_after.map(|d| d.as_millis() as u64);
         if to == State::Open {
@@ -625,6 +622,13 @@ impl Shared {
             State::ForcedClosed => (FORCED_CLOSED, TransitionReason::ForcedClosed),
             _ => (CLOSED, TransitionReason::Reset),
         };
+        // Forcing a state the breaker is already forced into changes
+        // nothing and says nothing; a reset always happens and is announced.
+        let already = |word: u64| to_tag != CLOSED && tag(word) == to_tag;
+        let mut word = self.state.load(Ordering::Acquire);
+        if already(word) {
+            return;
+        }
         if to_tag != FORCED_OPEN {
             self.clear(floor_ms(self.now()));
         }
@@ -632,9 +636,8 @@ impl Shared {
             self.consecutive_opens.store(0, Ordering::Relaxed);
             self.hint_until.store(0, Ordering::Relaxed);
         }
-        let mut word = self.state.load(Ordering::Acquire);
         loop {
-            if tag(word) == to_tag && to_tag == FORCED_OPEN {
+            if already(word) {
                 return;
             }
             match self.transition(word, to_tag, 0, reason) {
@@ -677,8 +680,7 @@ impl Shared {
     }
 
     /// Test support: the window's totals and the sum of its slots.
-    #[cfg(any(test, loom))]
-    #[allow(dead_code)]
+    #[cfg(loom)]
     pub(super) fn window_consistency(
         &self,
     ) -> Option<(super::window::Snapshot, super::window::Snapshot)> {
@@ -702,8 +704,7 @@ impl Shared {
     }
 
     /// Test support: the issued permits of the current probe word.
-    #[cfg(any(test, loom))]
-    #[allow(dead_code)]
+    #[cfg(loom)]
     pub(super) fn probes_issued(&self) -> u64 {
         probe_field(self.probes.load(Ordering::Acquire), ISSUED)
     }

@@ -1,4 +1,5 @@
-//! The sliding windows: lock-free, O(1) recording and snapshot.
+//! The sliding windows: lock-free, O(1) recording; a snapshot is one load
+//! (count window) or one load per bucket (time window).
 
 use super::config::WindowKind;
 use super::sync::{AtomicU8, AtomicU64, Ordering};
@@ -37,9 +38,9 @@ impl Window {
         matches!(self, Self::Time(_))
     }
 
-    /// Records one counted call and returns the window after it.
+    /// Records one counted call: O(1), whatever the window's size.
     #[inline]
-    pub(super) fn record(&self, failed: bool, slow: bool, now_ms: u64) -> Snapshot {
+    pub(super) fn record(&self, failed: bool, slow: bool, now_ms: u64) {
         match self {
             Self::Count(window) => window.record(failed, slow),
             Self::Time(window) => window.record(failed, slow, now_ms),
@@ -105,7 +106,7 @@ impl CountWindow {
     }
 
     #[inline]
-    fn record(&self, failed: bool, slow: bool) -> Snapshot {
+    fn record(&self, failed: bool, slow: bool) {
         let index = self.head.fetch_add(1, Ordering::Relaxed) % u64::from(self.size);
         let new = RECORDED | if failed { FAILED } else { 0 } | if slow { SLOW } else { 0 };
         // `index < size`, which came from a `u32`: the cast is lossless.
@@ -113,17 +114,16 @@ impl CountWindow {
         self.adjust(old, new)
     }
 
-    /// Moves the totals from `old` to `new` and returns them.
+    /// Moves the totals from `old` to `new`.
     #[inline]
-    fn adjust(&self, old: u8, new: u8) -> Snapshot {
+    fn adjust(&self, old: u8, new: u8) {
         if old == new {
-            return self.decode(self.totals.load(Ordering::Relaxed));
+            return;
         }
         let delta = field_delta(old, new, RECORDED)
             .wrapping_add(field_delta(old, new, FAILED) << FIELD_BITS)
             .wrapping_add(field_delta(old, new, SLOW) << (2 * FIELD_BITS));
-        let before = self.totals.fetch_add(delta, Ordering::Relaxed);
-        self.decode(before.wrapping_add(delta))
+        self.totals.fetch_add(delta, Ordering::Relaxed);
     }
 
     fn decode(&self, word: u64) -> Snapshot {
@@ -214,7 +214,7 @@ impl TimeWindow {
     }
 
     #[inline]
-    fn record(&self, failed: bool, slow: bool, now_ms: u64) -> Snapshot {
+    fn record(&self, failed: bool, slow: bool, now_ms: u64) {
         let epoch = now_ms / self.width_ms;
         let tag = epoch & TAG_MASK;
         // `epoch % len < len <= MAX_BUCKETS`: lossless.
@@ -242,7 +242,6 @@ impl TimeWindow {
                 Err(actual) => word = actual,
             }
         }
-        self.snapshot(now_ms)
     }
 
     fn snapshot(&self, now_ms: u64) -> Snapshot {
@@ -277,12 +276,15 @@ mod tests {
     #[test]
     fn count_window_slides() {
         let window = Window::new(WindowKind::Count(3));
-        assert_eq!(window.record(true, false, 0).failures, 1);
+        window.record(true, false, 0);
+        assert_eq!(window.snapshot(0).failures, 1);
         window.record(false, true, 0);
-        let full = window.record(true, false, 0);
+        window.record(true, false, 0);
+        let full = window.snapshot(0);
         assert_eq!((full.calls, full.failures, full.slow), (3, 2, 1));
         // The first failure slides out.
-        let slid = window.record(false, false, 0);
+        window.record(false, false, 0);
+        let slid = window.snapshot(0);
         assert_eq!((slid.calls, slid.failures, slid.slow), (3, 1, 1));
         window.reset(0);
         assert_eq!(window.snapshot(0), Snapshot::default());

@@ -560,6 +560,7 @@ async fn forced_states_and_reset() {
     assert_eq!(upstream.calls(), 0);
 
     handle.force_closed();
+    handle.force_closed(); // idempotent too: no second transition
     upstream.then_n(10, status(500));
     for _ in 0..10 {
         call(&mut service).await.unwrap();
@@ -570,6 +571,8 @@ async fn forced_states_and_reset() {
     handle.reset();
     let metrics = handle.metrics();
     assert_eq!((metrics.state, metrics.calls), (State::Closed, 0));
+    // A reset of a closed breaker still happens, and is still announced.
+    handle.reset();
     assert_eq!(
         *log.lock().unwrap(),
         [
@@ -584,6 +587,7 @@ async fn forced_states_and_reset() {
                 TransitionReason::ForcedClosed
             ),
             (State::ForcedClosed, State::Closed, TransitionReason::Reset),
+            (State::Closed, State::Closed, TransitionReason::Reset),
         ]
     );
 }
