@@ -72,7 +72,9 @@
 //! `retry-after` dates and the Anthropic resets are instants, turned into a
 //! wait relative to a "now". [`Hint::from_headers`] uses the wall clock
 //! ([`SystemTime::now`]), so a skewed local clock skews these hints (a clock
-//! that runs ahead shortens them, down to zero). Tests should call
+//! that runs ahead shortens them, down to zero). It reads the clock only
+//! when such an instant is present and valid, and then once, so responses
+//! without one never pay for it. Tests should call
 //! [`Hint::from_headers_at`] with a fixed `now`; the relative forms
 //! (milliseconds, seconds, Go durations) do not depend on it.
 //!
@@ -211,10 +213,12 @@ impl Hint {
     ///
     /// The same as [`from_headers_at`](Self::from_headers_at) with
     /// [`SystemTime::now`]; see the [module docs](self) for the headers, their
-    /// precedence and what yields no hint.
+    /// precedence and what yields no hint. The clock is read only when the
+    /// hint needs it (a valid HTTP-date in `retry-after`, or an Anthropic
+    /// reset that is consulted), and at most once.
     #[must_use]
     pub fn from_headers(headers: &HeaderMap) -> Self {
-        Self::from_headers_at(headers, SystemTime::now())
+        Self::read(headers, SystemTime::now)
     }
 
     /// Reads the hint from response headers, relative to `now`.
@@ -239,7 +243,14 @@ impl Hint {
     /// ```
     #[must_use]
     pub fn from_headers_at(headers: &HeaderMap, now: SystemTime) -> Self {
+        Self::read(headers, || now)
+    }
+
+    /// [`from_headers_at`](Self::from_headers_at), with "now" taken from
+    /// `clock` only when an instant has to be turned into a wait.
+    fn read(headers: &HeaderMap, clock: impl Fn() -> SystemTime) -> Self {
         let found = Found::gather(headers);
+        let mut now = Now::new(clock);
 
         let pushback = found.pushback.and_then(parse_grpc_pushback_ms);
         let retry_after = found
@@ -249,10 +260,10 @@ impl Hint {
             .or_else(|| {
                 found
                     .retry_after
-                    .and_then(|value| parse_retry_after(value, now))
+                    .and_then(|value| parse::retry_after_lazy(value, || now.get()))
             })
             .or_else(|| pushback.and_then(|hint| hint.retry_after))
-            .or_else(|| found.rate_limit_reset(now));
+            .or_else(|| found.rate_limit_reset(&mut now));
 
         let explicit = found.should_retry.and_then(parse_should_retry);
         let should_retry = match (explicit, pushback.and_then(|hint| hint.should_retry)) {
@@ -264,6 +275,27 @@ impl Hint {
             retry_after,
             should_retry,
         }
+    }
+}
+
+/// The "now" a hint is read against: taken from a clock on first use, then
+/// kept, so the clock is read at most once, and never when no header carries
+/// an instant.
+struct Now<C> {
+    clock: C,
+    cached: Option<SystemTime>,
+}
+
+impl<C: Fn() -> SystemTime> Now<C> {
+    const fn new(clock: C) -> Self {
+        Self {
+            clock,
+            cached: None,
+        }
+    }
+
+    fn get(&mut self) -> SystemTime {
+        *self.cached.get_or_insert_with(&self.clock)
     }
 }
 
@@ -338,19 +370,22 @@ impl<'a> Found<'a> {
     /// The wait until the rate limits in the way reset: the latest reset
     /// among the exhausted limits (remaining `0`), or if none is known to be
     /// exhausted, the latest of all (see the module docs).
-    fn rate_limit_reset(&self, now: SystemTime) -> Option<Duration> {
+    fn rate_limit_reset(&self, now: &mut Now<impl Fn() -> SystemTime>) -> Option<Duration> {
         let mut exhausted = None;
         let mut latest = None;
         let limits = RESET_FORMATS.iter().zip(self.resets).zip(self.remaining);
         for ((format, reset), remaining) in limits {
             let Some(reset) = reset.and_then(|value| match format {
                 ResetFormat::GoDuration => parse_go_duration(value),
-                ResetFormat::Rfc3339 => parse_rfc3339_delay(value, now),
+                // Parsed first, so that garbage does not read the clock.
+                ResetFormat::Rfc3339 => {
+                    parse_rfc3339(value).and_then(|at| number::delay_until(at, now.get()))
+                }
             }) else {
                 continue;
             };
             latest = latest.max(Some(reset));
-            if remaining.is_some_and(is_zero) {
+            if remaining.is_some_and(|value| number::is_zeros(number::trim_ows(value))) {
                 exhausted = exhausted.max(Some(reset));
             }
         }
@@ -358,8 +393,72 @@ impl<'a> Found<'a> {
     }
 }
 
-/// Whether a `*-remaining` header says nothing is left: a non-empty run of
-/// `0` digits.
-fn is_zero(value: &[u8]) -> bool {
-    matches!(number::trim_ows(value), [b'0', rest @ ..] if rest.iter().all(|&digit| digit == b'0'))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|&(name, value)| {
+                (
+                    http::HeaderName::from_static(name),
+                    http::HeaderValue::from_static(value),
+                )
+            })
+            .collect()
+    }
+
+    /// Reads `pairs` with a clock that counts its reads.
+    fn reads_of_the_clock(pairs: &[(&'static str, &'static str)]) -> (Hint, usize) {
+        let reads = std::cell::Cell::new(0);
+        let hint = Hint::read(&map(pairs), || {
+            reads.set(reads.get() + 1);
+            SystemTime::UNIX_EPOCH
+        });
+        (hint, reads.get())
+    }
+
+    #[test]
+    fn relative_headers_never_read_the_clock() {
+        for pairs in [
+            &[][..],
+            &[("retry-after-ms", "1500")],
+            &[("x-ms-retry-after-ms", "1500")],
+            &[("retry-after", "17")],
+            &[("retry-after", "soon")],
+            &[("grpc-retry-pushback-ms", "-1")],
+            &[("x-should-retry", "false")],
+            &[("x-ratelimit-reset-requests", "1s")],
+            &[("anthropic-ratelimit-tokens-reset", "soon")],
+            // A valid wait before them: the instants are never parsed.
+            &[
+                ("retry-after", "17"),
+                ("anthropic-ratelimit-tokens-reset", "2024-10-25T22:01:30Z"),
+            ],
+        ] {
+            assert_eq!(reads_of_the_clock(pairs).1, 0, "{pairs:?}");
+        }
+    }
+
+    #[test]
+    fn instants_read_the_clock_once() {
+        let (hint, reads) = reads_of_the_clock(&[("retry-after", "Thu, 01 Jan 1970 00:00:17 GMT")]);
+        assert_eq!(
+            (hint.retry_after(), reads),
+            (Some(Duration::from_secs(17)), 1)
+        );
+        let (hint, reads) = reads_of_the_clock(&[
+            ("anthropic-ratelimit-requests-reset", "1970-01-01T00:00:10Z"),
+            ("anthropic-ratelimit-tokens-reset", "1970-01-01T00:00:20Z"),
+            (
+                "anthropic-ratelimit-input-tokens-reset",
+                "1970-01-01T00:00:30Z",
+            ),
+        ]);
+        assert_eq!(
+            (hint.retry_after(), reads),
+            (Some(Duration::from_secs(30)), 1)
+        );
+    }
 }

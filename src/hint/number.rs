@@ -1,5 +1,5 @@
-//! The small pieces every hint parser shares: trimming, decimal numbers, the
-//! ceiling.
+//! The small pieces every hint parser shares: trimming, decimal numbers and
+//! their fractions, runs of zeros, the ceiling.
 
 use std::time::{Duration, SystemTime};
 
@@ -10,7 +10,7 @@ pub(super) const MILLI: u64 = 1_000_000;
 /// Nanoseconds in a second.
 pub(super) const SECOND: u64 = 1_000_000_000;
 
-/// The most fractional digits kept: `10^18` still fits a `u64`. Digits past
+/// The most fractional digits ever kept: `10^18` still fits a `u64`. Digits past
 /// these are checked but do not count (they are below a nanosecond for every
 /// unit used here).
 const MAX_FRACTION_DIGITS: u32 = 18;
@@ -78,19 +78,55 @@ pub(super) fn scan_decimal(bytes: &[u8]) -> Option<(Decimal, &[u8])> {
         fraction: 0,
         scale: 1,
     };
-    let mut fraction_digits = 0_u32;
+    let mut fraction_digits = 0;
     if let [b'.', after @ ..] = rest {
-        rest = after;
-        while let [digit @ b'0'..=b'9', after @ ..] = rest {
-            if fraction_digits < MAX_FRACTION_DIGITS {
-                number.fraction = number.fraction * 10 + u64::from(digit - b'0');
-                number.scale *= 10;
-            }
-            fraction_digits = fraction_digits.saturating_add(1);
-            rest = after;
-        }
+        let fraction;
+        (fraction, rest) = scan_fraction(after, MAX_FRACTION_DIGITS);
+        number.fraction = fraction.numerator;
+        number.scale = fraction.scale;
+        fraction_digits = fraction.digits;
     }
     (int_digits > 0 || fraction_digits > 0).then_some((number, rest))
+}
+
+/// The digits after a decimal point, read by [`scan_fraction`]: the fraction
+/// they keep is `numerator / scale`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Fraction {
+    /// The value of the digits kept.
+    pub(super) numerator: u64,
+    /// `10` to the power of the number of digits kept.
+    pub(super) scale: u64,
+    /// How many digits were read (kept or not; saturating).
+    pub(super) digits: u32,
+}
+
+/// Reads the ASCII digits after a decimal point (possibly none) from the start
+/// of `bytes`, and returns them with the bytes after them.
+///
+/// Only the first `max_digits` digits count (at most [`MAX_FRACTION_DIGITS`],
+/// so `scale` fits a `u64`); the rest are read and dropped, which truncates.
+pub(super) fn scan_fraction(mut bytes: &[u8], max_digits: u32) -> (Fraction, &[u8]) {
+    debug_assert!(max_digits <= MAX_FRACTION_DIGITS);
+    let mut fraction = Fraction {
+        numerator: 0,
+        scale: 1,
+        digits: 0,
+    };
+    while let [digit @ b'0'..=b'9', rest @ ..] = bytes {
+        if fraction.digits < max_digits {
+            fraction.numerator = fraction.numerator * 10 + u64::from(digit - b'0');
+            fraction.scale *= 10;
+        }
+        fraction.digits = fraction.digits.saturating_add(1);
+        bytes = rest;
+    }
+    (fraction, bytes)
+}
+
+/// Whether `bytes` is a non-empty run of `0` digits (and nothing else).
+pub(super) fn is_zeros(bytes: &[u8]) -> bool {
+    !bytes.is_empty() && bytes.iter().all(|&byte| byte == b'0')
 }
 
 /// The whole of `bytes` as a decimal number (see [`scan_decimal`]).
@@ -180,6 +216,35 @@ mod tests {
                 .nanos(SECOND),
             None
         );
+    }
+
+    #[test]
+    fn fractions_keep_at_most_max_digits() {
+        let (fraction, rest) = scan_fraction(b"1234s", 3);
+        assert_eq!(rest, b"s");
+        assert_eq!(
+            fraction,
+            Fraction {
+                numerator: 123,
+                scale: 1000,
+                digits: 4
+            }
+        );
+        let (fraction, rest) = scan_fraction(b"s", 3);
+        assert_eq!(
+            (fraction.numerator, fraction.scale, fraction.digits),
+            (0, 1, 0)
+        );
+        assert_eq!(rest, b"s");
+    }
+
+    #[test]
+    fn zeros_are_a_non_empty_run_of_zero_digits() {
+        assert!(is_zeros(b"0"));
+        assert!(is_zeros(b"000"));
+        assert!(!is_zeros(b""));
+        assert!(!is_zeros(b"01"));
+        assert!(!is_zeros(b"0 "));
     }
 
     #[test]

@@ -4,7 +4,9 @@
 use std::time::{Duration, SystemTime};
 
 use super::Hint;
-use super::number::{MILLI, SECOND, delay_until, parse_decimal, parse_integer, trim_ows};
+use super::number::{
+    MILLI, SECOND, delay_until, is_zeros, parse_decimal, parse_integer, trim_ows, within_ceiling,
+};
 
 /// Parses `retry-after-ms` (OpenAI and OpenAI-compatible servers) or
 /// `x-ms-retry-after-ms` (Azure OpenAI): milliseconds to wait.
@@ -61,13 +63,19 @@ pub fn parse_retry_after_ms(value: &[u8]) -> Option<Duration> {
 /// ```
 #[must_use]
 pub fn parse_retry_after(value: &[u8], now: SystemTime) -> Option<Duration> {
+    retry_after_lazy(value, || now)
+}
+
+/// [`parse_retry_after`], calling `now` only when the value is a valid
+/// HTTP-date, so that delta-seconds never read the clock.
+pub(super) fn retry_after_lazy(value: &[u8], now: impl FnOnce() -> SystemTime) -> Option<Duration> {
     let value = trim_ows(value);
     match value.first()? {
         // Every HTTP-date form starts with the name of a day.
         b'0'..=b'9' | b'.' => parse_decimal(value)?.hint(SECOND),
         _ => {
             let date = httpdate::parse_http_date(std::str::from_utf8(value).ok()?).ok()?;
-            delay_until(date, now)
+            delay_until(date, now())
         }
     }
 }
@@ -127,17 +135,17 @@ pub fn parse_grpc_pushback_ms(value: &[u8]) -> Option<Hint> {
         [b'-', digits @ ..] => {
             // Any length: the sign alone says "do not retry", even when the
             // magnitude would overflow.
-            let all_digits = !digits.is_empty() && digits.iter().all(u8::is_ascii_digit);
-            let zero = digits.iter().all(|&digit| digit == b'0');
-            match (all_digits, zero) {
-                (true, false) => Some(Hint::NONE.with_should_retry(false)),
-                (true, true) => Some(Hint::NONE.with_retry_after(Duration::ZERO)),
-                (false, _) => None,
+            if is_zeros(digits) {
+                Some(Hint::NONE.with_retry_after(Duration::ZERO))
+            } else if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) {
+                Some(Hint::NONE.with_should_retry(false))
+            } else {
+                None
             }
         }
         digits => {
             let millis = parse_integer(digits)?;
-            let after = super::number::within_ceiling(Duration::from_millis(millis))?;
+            let after = within_ceiling(Duration::from_millis(millis))?;
             Some(Hint::NONE.with_retry_after(after))
         }
     }

@@ -2,10 +2,13 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::number::{delay_until, trim_ows};
+use super::number::{SECOND, delay_until, scan_fraction, trim_ows};
 
 /// Seconds in a day.
 const DAY: i64 = 86_400;
+
+/// Fractional digits down to a nanosecond.
+const NANO_DIGITS: u32 = 9;
 
 /// Parses an RFC 3339 timestamp (`date-time` of RFC 3339 section 5.6), such as
 /// Anthropic sends in `anthropic-ratelimit-*-reset`.
@@ -150,21 +153,9 @@ fn fraction(bytes: &[u8]) -> Option<(u64, &[u8])> {
     let [b'.', digits @ ..] = bytes else {
         return Some((0, bytes));
     };
-    let mut rest = digits;
-    let mut nanos = 0_u64;
-    let mut count = 0_u32;
-    while let [digit @ b'0'..=b'9', after @ ..] = rest {
-        if count < 9 {
-            nanos = nanos * 10 + u64::from(digit - b'0');
-        }
-        count = count.saturating_add(1);
-        rest = after;
-    }
-    if count == 0 {
-        return None;
-    }
-    let scale = 10_u64.pow(9_u32.saturating_sub(count));
-    Some((nanos * scale, rest))
+    let (fraction, rest) = scan_fraction(digits, NANO_DIGITS);
+    // At most nine digits are kept, so `scale` divides a second exactly.
+    (fraction.digits > 0).then(|| (fraction.numerator * (SECOND / fraction.scale), rest))
 }
 
 /// Whether `year` of the proleptic Gregorian calendar is a leap year.

@@ -1,11 +1,11 @@
 //! How `Hint::from_headers_at` combines the headers.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use http::HeaderMap;
 use tower_failover::hint::{Hint, MAX_HINT};
 
-use crate::support::{headers, ms, now, secs};
+use crate::support::{headers, ms, now, rfc3339_format, secs};
 
 /// Headers, and what they should give.
 type Case<T> = (&'static [(&'static str, &'static str)], T);
@@ -449,6 +449,24 @@ fn the_ceiling_applies_to_every_header() {
 
 #[test]
 fn from_headers_uses_the_wall_clock() {
+    // An instant an hour from the real now: a clock read wrongly (or not at
+    // all) cannot land within these two seconds. The HTTP-date drops the
+    // sub-second part, hence the extra second below 3600.
+    let in_an_hour = SystemTime::now() + secs(3600);
+    let near_an_hour = |map: &HeaderMap| {
+        let after = Hint::from_headers(map).retry_after();
+        assert!(
+            after.is_some_and(|after| (secs(3598)..=secs(3600)).contains(&after)),
+            "{map:?}: {after:?}"
+        );
+    };
+    let date = httpdate::fmt_http_date(in_an_hour);
+    near_an_hour(&headers(&[("retry-after", &date)]));
+    let reset = rfc3339_format(in_an_hour, 0);
+    near_an_hour(&headers(&[("anthropic-ratelimit-tokens-reset", &reset)]));
+    let reset = rfc3339_format(in_an_hour, -420);
+    near_an_hour(&headers(&[("anthropic-ratelimit-tokens-reset", &reset)]));
+
     // A date long past is zero whatever the clock says; the relative forms
     // do not depend on it at all.
     let map = headers(&[("retry-after", "Thu, 01 Jan 1970 00:00:01 GMT")]);

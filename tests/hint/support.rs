@@ -1,4 +1,5 @@
-//! Shared helpers: a fixed clock, header maps, and a table checker.
+//! Shared helpers: a fixed clock, header maps, a table checker and an RFC 3339
+//! formatter.
 
 use std::fmt::Debug;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -61,4 +62,45 @@ where
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// `at` (from 1970 to 9999) as RFC 3339 with nine fractional digits and
+/// `offset_minutes` east of UTC. The calendar comes from `httpdate`, so the
+/// parser under test is checked against an independent implementation.
+pub(crate) fn rfc3339_format(at: SystemTime, offset_minutes: i64) -> String {
+    let offset = Duration::from_secs(offset_minutes.unsigned_abs() * 60);
+    let local = if offset_minutes >= 0 {
+        at + offset
+    } else {
+        at - offset
+    };
+    let nanos = local
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .subsec_nanos();
+    // "Sun, 06 Nov 1994 08:49:37 GMT"
+    let date = httpdate::fmt_http_date(local);
+    let month = match &date[8..11] {
+        "Jan" => 1,
+        "Feb" => 2,
+        "Mar" => 3,
+        "Apr" => 4,
+        "May" => 5,
+        "Jun" => 6,
+        "Jul" => 7,
+        "Aug" => 8,
+        "Sep" => 9,
+        "Oct" => 10,
+        "Nov" => 11,
+        "Dec" => 12,
+        other => panic!("unknown month {other}"),
+    };
+    let sign = if offset_minutes < 0 { '-' } else { '+' };
+    let (oh, om) = (offset_minutes.abs() / 60, offset_minutes.abs() % 60);
+    format!(
+        "{}-{month:02}-{}T{}.{nanos:09}{sign}{oh:02}:{om:02}",
+        &date[12..16],
+        &date[5..7],
+        &date[17..25],
+    )
 }
