@@ -52,7 +52,7 @@ fn main() {
     let _guard = runtime.enter();
     println!("| service (happy path, Copy request) | allocations per call |");
     println!("|---|---|");
-    let rows: [(&str, f64); 11] = [
+    let rows: [(&str, f64); 12] = [
         ("bare", per_call(upstream(false))),
         ("retry", per_call(retry(false))),
         ("tower_retry", per_call(tower_retry(false))),
@@ -60,6 +60,10 @@ fn main() {
         ("attempt_timeout", per_call(attempt_timeout())),
         ("tower_timeout", per_call(tower_timeout())),
         ("breaker, closed", per_call(breaker_closed())),
+        (
+            "breaker, closed, 1,000-bucket time window",
+            per_call(breaker_closed_time_window()),
+        ),
         (
             "stack (budget → retry → breaker → attempt timeout)",
             per_call(stack()),

@@ -35,6 +35,7 @@ fn happy_path(c: &mut Criterion) {
     bench!("attempt_timeout", attempt_timeout());
     bench!("tower_timeout", tower_timeout());
     bench!("breaker_closed", breaker_closed());
+    bench!("breaker_closed_time_window", breaker_closed_time_window());
     bench!("stack", stack());
     group.finish();
 }

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use tower::{Layer, Service, service_fn};
 use tower_failover::BoxError;
-use tower_failover::circuit_breaker::{BreakerConfig, BreakerError, CircuitBreaker, OpenBackoff};
+use tower_failover::circuit_breaker::{
+    BreakerConfig, BreakerError, CircuitBreaker, OpenBackoff, Window,
+};
 use tower_failover::classify::{FailureKind, Outcome};
 use tower_failover::deadline::{AttemptTimeoutLayer, TimeoutBudgetLayer};
 use tower_failover::retry::{Backoff, RetryLayer, RetryPolicy};
@@ -85,6 +87,20 @@ pub fn breaker_closed() -> impl Service<Request, Response = u64> + Clone {
     CircuitBreaker::with_classifier(
         upstream(false),
         BreakerConfig::default(),
+        classify::<Infallible> as Classifier<Infallible>,
+    )
+}
+
+/// A closed breaker with a time window of 1,000 buckets: recording must not
+/// cost more than with a count window.
+pub fn breaker_closed_time_window() -> impl Service<Request, Response = u64> + Clone {
+    let config = BreakerConfig::builder()
+        .window(Window::time(Duration::from_secs(60), 1_000))
+        .build()
+        .unwrap();
+    CircuitBreaker::with_classifier(
+        upstream(false),
+        config,
         classify::<Infallible> as Classifier<Infallible>,
     )
 }
