@@ -21,6 +21,8 @@ pub struct InvalidConfig {
     layer: &'static str,
     field: &'static str,
     reason: &'static str,
+    // What exactly is wrong, when it depends on the input (a name, a path).
+    detail: Option<Box<str>>,
 }
 
 impl InvalidConfig {
@@ -34,7 +36,16 @@ impl InvalidConfig {
             layer,
             field,
             reason,
+            detail: None,
         }
+    }
+
+    /// The same error, naming what exactly is wrong (a name, a cycle).
+    #[allow(dead_code)] // unused when no layer is enabled
+    #[must_use]
+    pub(crate) fn with_detail(mut self, detail: impl Into<Box<str>>) -> Self {
+        self.detail = Some(detail.into());
+        self
     }
 
     /// The layer whose settings are at fault, e.g. `"retry"` or
@@ -53,6 +64,12 @@ impl InvalidConfig {
     pub fn reason(&self) -> &'static str {
         self.reason
     }
+
+    /// What exactly is wrong, when that depends on the input: the unknown
+    /// name, or the models that form a cycle.
+    pub fn detail(&self) -> Option<&str> {
+        self.detail.as_deref()
+    }
 }
 
 impl fmt::Display for InvalidConfig {
@@ -61,7 +78,11 @@ impl fmt::Display for InvalidConfig {
             f,
             "invalid {} setting {}: {}",
             self.layer, self.field, self.reason
-        )
+        )?;
+        match &self.detail {
+            Some(detail) => write!(f, " ({detail})"),
+            None => Ok(()),
+        }
     }
 }
 

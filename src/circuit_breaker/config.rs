@@ -5,8 +5,8 @@ use crate::InvalidConfig;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::error::Name;
 use super::handle::Transition;
+use crate::name::Name;
 
 /// The largest count-based window, in calls.
 pub(super) const MAX_WINDOW_CALLS: u32 = 100_000;

@@ -1,43 +1,10 @@
-use std::borrow::Cow;
 use std::error::Error;
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::BoxError;
 use crate::classify::AsDynError;
-
-/// A breaker's name: a `&'static str` (copied for free) or a shared string
-/// (cloned with one reference-count increment). Never allocates on clone.
-#[derive(Clone)]
-pub(super) enum Name {
-    Static(&'static str),
-    Shared(Arc<str>),
-}
-
-impl Name {
-    pub(super) fn as_str(&self) -> &str {
-        match self {
-            Self::Static(name) => name,
-            Self::Shared(name) => name,
-        }
-    }
-}
-
-impl From<Cow<'static, str>> for Name {
-    fn from(name: Cow<'static, str>) -> Self {
-        match name {
-            Cow::Borrowed(name) => Self::Static(name),
-            Cow::Owned(name) => Self::Shared(name.into()),
-        }
-    }
-}
-
-impl fmt::Debug for Name {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self.as_str(), f)
-    }
-}
+use crate::name::Name;
 
 /// The circuit breaker rejected the call without sending it: the upstream is
 /// failing and the breaker is open (or half-open with every probe taken, or

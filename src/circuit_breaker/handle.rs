@@ -1,9 +1,9 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::error::Name;
 use super::state::Shared;
 use super::sync::Arc;
+use crate::name::Name;
 
 /// The state of a circuit breaker.
 ///

@@ -10,11 +10,12 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::config::BreakerConfig;
-use super::error::{BreakerError, Name};
+use super::error::BreakerError;
 use super::future::ResponseFuture;
 use super::handle::{BreakerHandle, State};
 use super::state::Shared;
 use super::sync::{Arc, Ordering};
+use crate::name::Name;
 
 // The registry and its naming hook are not model-checked: plain `std` `Arc`.
 type StdArc<T> = std::sync::Arc<T>;

@@ -1,11 +1,12 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 
-use super::{AttemptTimedOut, DeadlineExceeded, scope};
+use super::{AttemptTimedOut, Deadline, DeadlineExceeded, scope};
 use crate::BoxError;
 
 /// What the timer means when it fires.
@@ -57,6 +58,30 @@ impl<F> ResponseFuture<F> {
             at,
             expiry,
             scope,
+        }
+    }
+
+    /// Calls `call` with the deadline of one attempt limited to `limit` from
+    /// now, or less if the current [`Deadline`] is earlier, and times it.
+    /// With `scoped`, that deadline is also [`Deadline::current`] while the
+    /// attempt is called and polled. If no time is left, `call` is not
+    /// called and the future fails at once.
+    pub(crate) fn limited(limit: Duration, scoped: bool, call: impl FnOnce(Deadline) -> F) -> Self {
+        let now = Instant::now();
+        let own = Deadline::after_from(now, limit);
+        let (deadline, expiry) = match Deadline::current() {
+            Some(logical) if logical < own => (logical, Expiry::Deadline),
+            _ => (own, Expiry::Attempt),
+        };
+        let at = deadline.instant();
+        if at <= now {
+            return Self::expired(at, expiry);
+        }
+        if scoped {
+            let inner = scope::with_current(Some(at), || call(deadline));
+            Self::new(inner, at, expiry, Some(at))
+        } else {
+            Self::new(call(deadline), at, expiry, None)
         }
     }
 

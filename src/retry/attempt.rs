@@ -4,6 +4,8 @@ use std::num::NonZeroU32;
 
 thread_local! {
     static CURRENT: Cell<Option<Attempt>> = const { Cell::new(None) };
+    // Retries started while a layer above counts them (see `count_retries`).
+    static RETRIES: Cell<Option<u32>> = const { Cell::new(None) };
 }
 
 /// Which attempt of a logical call this is: 1 for the first, 2 for the
@@ -63,6 +65,26 @@ impl Attempt {
     #[inline]
     pub(crate) fn scope<R>(self, f: impl FnOnce() -> R) -> R {
         crate::scoped::with(&CURRENT, Some(self), f)
+    }
+
+    /// Runs `f`, returning what it returned and how many retries a
+    /// [`Retry`](super::Retry) inside started meanwhile (a fallback layer
+    /// counts the upstream calls of each tier this way).
+    #[allow(dead_code)] // unused without the `fallback` feature
+    #[inline]
+    pub(crate) fn count_retries<R>(f: impl FnOnce() -> R) -> (R, u32) {
+        crate::scoped::with(&RETRIES, Some(0), || {
+            let result = f();
+            (result, RETRIES.get().unwrap_or(0))
+        })
+    }
+
+    /// Tells a layer above that counts retries that one has started.
+    #[inline]
+    pub(crate) fn note_retry() {
+        if let Some(retries) = RETRIES.get() {
+            RETRIES.set(Some(retries.saturating_add(1)));
+        }
     }
 }
 

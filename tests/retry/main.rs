@@ -10,7 +10,7 @@ mod replay;
 use std::io::ErrorKind;
 use std::time::Duration;
 
-use support::{Step, Upstream, io_error, ok, request, status};
+use support::{Step, Upstream, io_error, ok, poll_once, request, status};
 use tokio::time::Instant;
 use tower::{Layer, Service, ServiceExt};
 use tower_failover::BoxError;
@@ -250,7 +250,7 @@ async fn the_failed_response_is_dropped_before_the_backoff_sleep() {
     service.ready().await.unwrap();
     let mut future = Box::pin(service.call(request()));
     // First poll: the 503 arrives and the retry layer starts sleeping.
-    assert!(futures_poll(&mut future).await.is_none());
+    assert!(poll_once(&mut future).await.is_none());
     assert_eq!(upstream.call_count(), 1);
     assert_eq!(
         upstream.live_responses(),
@@ -268,7 +268,7 @@ async fn dropping_the_future_mid_backoff_leaves_nothing_running() {
     let mut service = retry(&upstream, policy(3));
     service.ready().await.unwrap();
     let mut future = Box::pin(service.call(request()));
-    assert!(futures_poll(&mut future).await.is_none());
+    assert!(poll_once(&mut future).await.is_none());
     drop(future);
     tokio::time::sleep(Duration::from_secs(60)).await;
     assert_eq!(upstream.call_count(), 1, "no attempt after the drop");
@@ -282,7 +282,7 @@ async fn dropping_the_future_mid_attempt_drops_the_attempt() {
     let mut service = retry(&upstream, policy(3));
     service.ready().await.unwrap();
     let mut future = Box::pin(service.call(request()));
-    assert!(futures_poll(&mut future).await.is_none());
+    assert!(poll_once(&mut future).await.is_none());
     assert_eq!(upstream.live_futures(), 1);
     drop(future);
     assert_eq!(upstream.live_futures(), 0);
@@ -367,15 +367,6 @@ fn the_default_policy_matches_the_llm_sdks() {
     assert!(policy.budget().is_some());
 }
 
-/// Polls `future` once (yielding to let timers register); `None` if pending.
-async fn futures_poll<F: std::future::Future + Unpin>(future: &mut F) -> Option<F::Output> {
-    std::future::poll_fn(|cx| match std::pin::Pin::new(&mut *future).poll(cx) {
-        std::task::Poll::Ready(output) => std::task::Poll::Ready(Some(output)),
-        std::task::Poll::Pending => std::task::Poll::Ready(None),
-    })
-    .await
-}
-
 #[tokio::test(start_paused = true)]
 async fn cancelling_at_every_await_point_leaves_nothing_behind() {
     // A script that visits every state: attempt in flight, backoff sleep,
@@ -398,7 +389,7 @@ async fn cancelling_at_every_await_point_leaves_nothing_behind() {
         let mut future = Box::pin(service.call(request()));
         loop {
             full_polls += 1;
-            if futures_poll(&mut future).await.is_some() {
+            if poll_once(&mut future).await.is_some() {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -414,7 +405,7 @@ async fn cancelling_at_every_await_point_leaves_nothing_behind() {
         service.ready().await.unwrap();
         let mut future = Box::pin(service.call(request()));
         for _ in 0..cancel_after {
-            assert!(futures_poll(&mut future).await.is_none());
+            assert!(poll_once(&mut future).await.is_none());
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let calls_at_drop = upstream.call_count();

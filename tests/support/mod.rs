@@ -158,6 +158,13 @@ pub struct TrackedBody {
     live: Arc<AtomicUsize>,
 }
 
+impl TrackedBody {
+    /// A body counted in `live` (already incremented by the caller).
+    pub fn counted(live: Arc<AtomicUsize>) -> Self {
+        Self { live }
+    }
+}
+
 impl Drop for TrackedBody {
     fn drop(&mut self) {
         self.live.fetch_sub(1, Ordering::SeqCst);
@@ -221,4 +228,13 @@ impl tower::Service<http::Request<String>> for Upstream {
 
 pub fn request() -> http::Request<String> {
     http::Request::new(String::from("{\"model\":\"gpt\"}"))
+}
+
+/// Polls `future` once, without waiting: its output, or `None` if pending.
+pub async fn poll_once<F: Future + Unpin>(future: &mut F) -> Option<F::Output> {
+    std::future::poll_fn(|cx| match Pin::new(&mut *future).poll(cx) {
+        Poll::Ready(output) => Poll::Ready(Some(output)),
+        Poll::Pending => Poll::Ready(None),
+    })
+    .await
 }
