@@ -22,11 +22,16 @@
 //!
 //! ```text
 //! TimeoutBudgetLayer          one deadline for everything below
-//!   RetryLayer                backoff + hints + shared budget
-//!     CircuitBreakerLayer     fail fast while the upstream is down
-//!       AttemptTimeoutLayer   min(per-try, remaining budget)
-//!         client              hyper-util / reqwest / tonic / anything
+//!   FallbackLayer             tier 1 → tier 2 → tier 3 (→ static response)
+//!     per tier:
+//!     RetryLayer              backoff + hints + shared budget
+//!       CircuitBreakerLayer   fail fast while the upstream is down
+//!         AttemptTimeoutLayer min(per-try, remaining budget)
+//!           client            hyper-util / reqwest / tonic / anything
 //! ```
+//!
+//! Each layer's module explains why it sits where it does; [`fallback`] shows
+//! a full stack with tiers.
 //!
 //! # Example
 //!
@@ -65,6 +70,7 @@
 //! | `retry` | [`retry`]: `RetryLayer` |
 //! | `timeout-budget` | [`deadline::TimeoutBudgetLayer`] and [`deadline::AttemptTimeoutLayer`] |
 //! | `circuit-breaker` | [`circuit_breaker`]: `CircuitBreakerLayer` |
+//! | `fallback` | [`fallback`]: `FallbackLayer`, `FallbackGraph` (enables `retry` and `timeout-budget`) |
 //! | `full` (default) | all of the above |
 //! | `hyper-util` | classification of `hyper_util::client::legacy::Error` |
 #![forbid(unsafe_code)]
@@ -76,10 +82,14 @@ pub mod hint;
 
 #[cfg(feature = "circuit-breaker")]
 pub mod circuit_breaker;
+#[cfg(feature = "fallback")]
+pub mod fallback;
 #[cfg(feature = "retry")]
 pub mod retry;
 
 mod config_error;
+#[cfg(any(feature = "circuit-breaker", feature = "fallback"))]
+mod name;
 #[cfg(any(feature = "retry", feature = "circuit-breaker"))]
 mod rng;
 mod scoped;

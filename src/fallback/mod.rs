@@ -1,0 +1,264 @@
+//! Fall back along a short, explicit, ordered list of tiers: another
+//! model, another provider, a cheap baseline, and optionally a static
+//! degraded answer.
+//!
+//! [`Fallback`] sends each request to its inner service, the *primary*
+//! (tier 1). If the [classifier](crate::classify) calls the result a
+//! failure that may fall back, it sends a copy of the request to the next
+//! [`Tier`], and so on down the list, until a tier succeeds. What moves on
+//! is the "fall back" column of [`FailureKind`](crate::classify::FailureKind):
+//!
+//! - an open circuit ([`CircuitOpen`](crate::classify::FailureKind::CircuitOpen)) moves on
+//!   at once, with no wait: the breaker answered without calling anyone;
+//! - the caller's own fault ([`Invalid`](crate::classify::FailureKind::Invalid), a 400)
+//!   would fail everywhere, so it is returned as it is;
+//! - a [`ContextTooLong`](crate::classify::FailureKind::ContextTooLong) failure moves only to
+//!   tiers whose [guard](Tier::guard) accepts the request (a larger window);
+//! - a [`ContentFiltered`](crate::classify::FailureKind::ContentFiltered) failure is returned,
+//!   unless [`fall_back_on_content_filter`](FallbackBuilder::fall_back_on_content_filter)
+//!   is set;
+//! - every other failure (5xx, rate limit, overload, timeout, quota, auth, a
+//!   missing model) moves on;
+//! - once the [`Deadline`](crate::deadline::Deadline) is spent, nothing
+//!   moves on: the layer returns the most telling failure so far (an
+//!   upstream's response before an error, an upstream's error before this
+//!   crate's rejections), or [`DeadlineExceeded`](crate::deadline::DeadlineExceeded)
+//!   when it has no response to show.
+//!
+//! When no tier is left, the layer returns the most telling failure, or the
+//! [static response](FallbackBuilder::static_response) if there is one.
+//!
+//! Each tier may [rewrite](Tier::rewrite) its copy of the request (the
+//! `model` field, the base URL, the auth header), have a
+//! [timeout](Tier::timeout) for the whole tier (clipped by the deadline)
+//! and a [guard](Tier::guard) that skips it for requests it cannot serve.
+//! The list is capped at [`MAX_TIERS`]; a [`FallbackGraph`] builds the tiers
+//! from a gateway's "model → fallbacks" configuration and rejects cycles.
+//!
+//! # Who served
+//!
+//! Every `http::Response` the layer returns carries a [`ServedBy`] in its
+//! extensions: the tier's position and name, and how many calls the
+//! request took (see [`RecordServedBy`] for other response types). A
+//! [`FallbackHandle`] counts, per tier, the responses served, the failures
+//! and the skips, and how many requests fell back at all. Each step emits a
+//! `tracing` event (`layer = "fallback"`, `tier`, `name`, `outcome`, `kind`
+//! or `reason`, `attempts`).
+//!
+//! # Readiness and cost
+//!
+//! `poll_ready` is the primary's alone: a backup never delays it. A tier is
+//! made ready only when the request reaches it, on a clone of its service.
+//! The layer copies the request once before the primary's call (through a
+//! [`Replay`], `Clone` by default; not at all without
+//! tiers) and once more for each tier that may be followed by another. A
+//! request that cannot be copied is served by the primary alone, and an
+//! event says so. On the happy path the layer adds one counter increment
+//! and, for `http::Response`, the [`ServedBy`] extension.
+//!
+//! # Examples
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! use std::time::Duration;
+//! use tower::{ServiceBuilder, ServiceExt, service_fn};
+//! use tower_failover::fallback::{FallbackLayer, ServedBy, Tier};
+//!
+//! // One client type for every provider; the request says where it goes.
+//! let client = service_fn(|request: http::Request<String>| async move {
+//!     let status = if request.uri().host() == Some("down.example") { 503 } else { 200 };
+//!     let response = http::Response::builder().status(status).body(request.into_body());
+//!     Ok::<_, std::io::Error>(response.unwrap())
+//! });
+//!
+//! let fallback = FallbackLayer::builder("primary")
+//!     .timeout(Duration::from_secs(20))
+//!     .tier(
+//!         Tier::new("backup", client.clone())
+//!             .timeout(Duration::from_secs(12))
+//!             .rewrite(|request: &mut http::Request<String>| {
+//!                 *request.uri_mut() = "https://up.example/v1/chat/completions".parse().unwrap();
+//!             }),
+//!     )
+//!     .build()
+//!     .unwrap();
+//! let service = ServiceBuilder::new().layer(fallback).service(client);
+//!
+//! let request = http::Request::post("https://down.example/v1/chat/completions")
+//!     .body(String::from("{}"))
+//!     .unwrap();
+//! let response = service.oneshot(request).await.unwrap();
+//! assert_eq!(response.status(), 200);
+//! let served = response.extensions().get::<ServedBy>().unwrap();
+//! assert_eq!((served.tier(), served.name(), served.attempts()), (2, "backup", 2));
+//! # }
+//! ```
+//!
+//! # Order
+//!
+//! Below [`TimeoutBudgetLayer`](crate::deadline::TimeoutBudgetLayer), so
+//! that one deadline bounds every tier, and above each tier's own
+//! [`RetryLayer`](crate::retry::RetryLayer) and circuit breaker: a tier
+//! retries its own transient failures first (a hint beyond the retry cap
+//! gives up at once, and the fallback moves on), and its open breaker sends
+//! requests on to the next tier without a wait.
+//!
+//! ```text
+//! TimeoutBudgetLayer
+//!   FallbackLayer           tier 1 → tier 2 → tier 3 (→ static response)
+//!     per tier: RetryLayer → CircuitBreakerLayer → AttemptTimeoutLayer → client
+//! ```
+//!
+//! # Errors
+//!
+//! Errors are [`BoxError`]s: the tiers' own errors, unchanged inside the
+//! box (downcast them as usual), [`AttemptTimedOut`](crate::deadline::AttemptTimedOut)
+//! when a tier's timeout fired, or [`DeadlineExceeded`](crate::deadline::DeadlineExceeded).
+
+mod config;
+mod future;
+mod graph;
+mod layer;
+mod served;
+mod stats;
+mod tier;
+
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tower_service::Service;
+
+use self::config::Chain;
+pub use self::config::{FallbackBuilder, STATIC_RESPONSE};
+pub use self::future::ResponseFuture;
+pub use self::graph::{DEFAULT_MAX_DEPTH, FallbackGraph, FallbackGraphBuilder, GraphChain};
+pub use self::layer::FallbackLayer;
+pub use self::served::{InExtensions, RecordServedBy, ServedBy};
+pub use self::stats::{FallbackHandle, TierStats};
+pub use self::tier::Tier;
+use crate::BoxError;
+use crate::classify::Classify;
+use crate::retry::Replay;
+
+/// The most tiers one fallback chain may have, the primary included.
+pub const MAX_TIERS: usize = 16;
+
+/// Falls back from its inner service (the primary) to the tiers after it.
+/// See the [module docs](self).
+pub struct Fallback<S, T, Req, Res, C, R, M> {
+    primary: S,
+    chain: Arc<Chain<T, Req, Res>>,
+    classifier: C,
+    replay: R,
+    record: M,
+}
+
+impl<S, T, Req, Res, C, R, M> Fallback<S, T, Req, Res, C, R, M> {
+    fn from_parts(
+        primary: S,
+        chain: Arc<Chain<T, Req, Res>>,
+        classifier: C,
+        replay: R,
+        record: M,
+    ) -> Self {
+        Self {
+            primary,
+            chain,
+            classifier,
+            replay,
+            record,
+        }
+    }
+
+    /// A handle on the counters, shared with the layer and every clone.
+    pub fn handle(&self) -> FallbackHandle {
+        FallbackHandle::new(self.chain.stats.clone())
+    }
+
+    /// A reference to the primary.
+    pub fn get_ref(&self) -> &S {
+        &self.primary
+    }
+
+    /// A mutable reference to the primary.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.primary
+    }
+
+    /// The primary.
+    pub fn into_inner(self) -> S {
+        self.primary
+    }
+}
+
+impl<S, T, Req, Res, C, R, M> Service<Req> for Fallback<S, T, Req, Res, C, R, M>
+where
+    S: Service<Req, Response = Res>,
+    S::Error: Into<BoxError>,
+    T: Service<Req, Response = Res> + Clone,
+    T::Error: Into<BoxError>,
+    C: Classify<Res, BoxError> + Clone,
+    R: Replay<Req> + Clone,
+    M: RecordServedBy<Res> + Clone,
+{
+    type Response = Res;
+    type Error = BoxError;
+    type Future = ResponseFuture<S::Future, T, Req, Res, C, R, M>;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.primary.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, request: Req) -> Self::Future {
+        let kept = if self.chain.tiers.is_empty() {
+            None
+        } else {
+            let kept = self.replay.replay(&request);
+            if kept.is_none() {
+                tracing::debug!(layer = "fallback", outcome = "not_replayable");
+            }
+            kept
+        };
+        let primary = &mut self.primary;
+        ResponseFuture::new(
+            self.chain.primary_timeout,
+            || primary.call(request),
+            self.chain.clone(),
+            kept,
+            self.classifier.clone(),
+            self.replay.clone(),
+            self.record.clone(),
+        )
+    }
+}
+
+impl<S: Clone, T, Req, Res, C: Clone, R: Clone, M: Clone> Clone
+    for Fallback<S, T, Req, Res, C, R, M>
+{
+    fn clone(&self) -> Self {
+        Self::from_parts(
+            self.primary.clone(),
+            self.chain.clone(),
+            self.classifier.clone(),
+            self.replay.clone(),
+            self.record.clone(),
+        )
+    }
+}
+
+impl<S: fmt::Debug, T: fmt::Debug, Req, Res, C: fmt::Debug, R: fmt::Debug, M: fmt::Debug> fmt::Debug
+    for Fallback<S, T, Req, Res, C, R, M>
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Fallback")
+            .field("primary", &self.primary)
+            .field("chain", &self.chain)
+            .field("classifier", &self.classifier)
+            .field("replay", &self.replay)
+            .field("record", &self.record)
+            .finish()
+    }
+}
