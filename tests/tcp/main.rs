@@ -1,5 +1,7 @@
-//! RetryLayer around a real hyper-util client, against a local server on
+//! The layers around a real hyper-util client, against local servers on
 //! 127.0.0.1 (no network beyond loopback, no sleeps: zero backoff).
+
+mod fallback;
 
 use std::convert::Infallible;
 use std::sync::Arc;
