@@ -52,7 +52,7 @@ fn main() {
     let _guard = runtime.enter();
     println!("| service (happy path, Copy request) | allocations per call |");
     println!("|---|---|");
-    let rows: [(&str, f64); 12] = [
+    let rows: [(&str, f64); 17] = [
         ("bare", per_call(upstream(false))),
         ("retry", per_call(retry(false))),
         ("tower_retry", per_call(tower_retry(false))),
@@ -77,6 +77,20 @@ fn main() {
             per_call(breaker_open(false)),
         ),
         ("retry, firing twice (zero backoff)", per_call(retry(true))),
+        ("fallback", per_call(fallback(false))),
+        ("fallback, tier 2 serving", per_call(fallback(true))),
+        (
+            "fallback, `ServedBy` in an `http::Response`'s extensions",
+            per_call(fallback_http()),
+        ),
+        (
+            "full stack (budget → fallback → retry → breaker → attempt timeout)",
+            per_call(full_stack(false)),
+        ),
+        (
+            "full stack, primary down (its breaker open), tier 2 serving",
+            per_call(full_stack(true)),
+        ),
     ];
     for (name, allocations) in rows {
         println!("| {name} | {allocations:.2} |");

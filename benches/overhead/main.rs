@@ -37,6 +37,10 @@ fn happy_path(c: &mut Criterion) {
     bench!("breaker_closed", breaker_closed());
     bench!("breaker_closed_time_window", breaker_closed_time_window());
     bench!("stack", stack());
+    bench!("fallback", fallback(false));
+    bench!("bare_http", upstream_http());
+    bench!("fallback_http_served_by", fallback_http());
+    bench!("full_stack", full_stack(false));
     group.finish();
 }
 
@@ -71,6 +75,22 @@ fn failure_path(c: &mut Criterion) {
     group.finish();
 }
 
+fn fallback_fires(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _guard = runtime.enter();
+    let mut group = c.benchmark_group("fallback_fires");
+    // The primary fails (no retry), tier 2 serves.
+    let mut alone = fallback(true);
+    group.bench_function("fallback", |b| b.iter(|| call(&mut alone, black_box(1))));
+    // The primary's retry makes three attempts, then tier 2 serves.
+    let mut full = full_stack(true);
+    group.bench_function("full_stack", |b| b.iter(|| call(&mut full, black_box(1))));
+    group.finish();
+}
+
 fn rejection(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -90,6 +110,7 @@ fn rejection(c: &mut Criterion) {
 fn all(c: &mut Criterion) {
     happy_path(c);
     failure_path(c);
+    fallback_fires(c);
     rejection(c);
     breaker::benches(c);
 }

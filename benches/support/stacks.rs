@@ -13,6 +13,7 @@ use tower_failover::circuit_breaker::{
 };
 use tower_failover::classify::{FailureKind, Outcome};
 use tower_failover::deadline::{AttemptTimeoutLayer, TimeoutBudgetLayer};
+use tower_failover::fallback::{FallbackLayer, Tier};
 use tower_failover::retry::{Backoff, RetryLayer, RetryPolicy};
 
 /// The request: `Copy`, so a retry layer's copy is free.
@@ -80,6 +81,61 @@ pub fn stack() -> impl Service<Request, Response = u64> + Clone {
     TimeoutBudgetLayer::new(Duration::from_secs(30)).layer(
         RetryLayer::new(retry_policy::<BreakerError<BoxError>>(Backoff::none())).layer(breaker),
     )
+}
+
+/// One tier of the full stack: retry → breaker → attempt timeout → upstream.
+fn tier(fail: bool) -> impl Service<Request, Response = u64, Error = BoxError> + Clone {
+    let breaker = CircuitBreaker::with_classifier(
+        AttemptTimeoutLayer::new(Duration::from_secs(10)).layer(upstream(fail)),
+        BreakerConfig::default(),
+        classify::<BoxError> as Classifier<BoxError>,
+    );
+    let retry = RetryLayer::new(retry_policy::<BreakerError<BoxError>>(Backoff::none()));
+    tower::ServiceBuilder::new()
+        .map_err(BoxError::from)
+        .layer(retry)
+        .service(breaker)
+}
+
+/// The full recommended stack: budget → fallback (two tiers) → per tier
+/// retry → breaker → attempt timeout → upstream. With `fail`, the primary
+/// always fails and tier 2 serves.
+pub fn full_stack(fail: bool) -> impl Service<Request, Response = u64> + Clone {
+    let fallback = FallbackLayer::builder("primary")
+        .tier(Tier::new("backup", tier(false)))
+        .build()
+        .unwrap()
+        .classifier(classify::<BoxError> as Classifier<BoxError>)
+        .record(());
+    TimeoutBudgetLayer::new(Duration::from_secs(30)).layer(fallback.layer(tier(fail)))
+}
+
+/// The fallback layer alone, around the bare upstream, one tier behind it.
+pub fn fallback(fail: bool) -> impl Service<Request, Response = u64> + Clone {
+    FallbackLayer::builder("primary")
+        .tier(Tier::new("backup", upstream(false)))
+        .build()
+        .unwrap()
+        .classifier(classify::<BoxError> as Classifier<BoxError>)
+        .record(())
+        .layer(upstream(fail))
+}
+
+/// An upstream answering an empty `http::Response` at once.
+pub fn upstream_http()
+-> impl Service<Request, Response = http::Response<()>, Error = Infallible> + Copy {
+    service_fn(|_: Request| ready(Ok::<_, Infallible>(http::Response::new(()))))
+}
+
+/// The fallback layer recording `ServedBy` in an `http::Response`'s
+/// extensions (the default): what the extension map costs.
+pub fn fallback_http() -> impl Service<Request, Response = http::Response<()>> + Clone {
+    let upstream = upstream_http();
+    FallbackLayer::builder("primary")
+        .tier(Tier::new("backup", upstream))
+        .build()
+        .unwrap()
+        .layer(upstream)
 }
 
 /// A closed breaker around the upstream.
