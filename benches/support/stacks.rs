@@ -103,10 +103,10 @@ fn tier(fail: bool) -> impl Service<Request, Response = u64, Error = BoxError> +
 pub fn full_stack(fail: bool) -> impl Service<Request, Response = u64> + Clone {
     let fallback = FallbackLayer::builder("primary")
         .tier(Tier::new("backup", tier(false)))
-        .build()
-        .unwrap()
         .classifier(classify::<BoxError> as Classifier<BoxError>)
-        .record(());
+        .record(())
+        .build()
+        .unwrap();
     TimeoutBudgetLayer::new(Duration::from_secs(30)).layer(fallback.layer(tier(fail)))
 }
 
@@ -114,10 +114,10 @@ pub fn full_stack(fail: bool) -> impl Service<Request, Response = u64> + Clone {
 pub fn fallback(fail: bool) -> impl Service<Request, Response = u64> + Clone {
     FallbackLayer::builder("primary")
         .tier(Tier::new("backup", upstream(false)))
-        .build()
-        .unwrap()
         .classifier(classify::<BoxError> as Classifier<BoxError>)
         .record(())
+        .build()
+        .unwrap()
         .layer(upstream(fail))
 }
 

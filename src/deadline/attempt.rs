@@ -83,7 +83,7 @@ where
             per_try,
             propagate,
         } = self;
-        ResponseFuture::limited(*per_try, false, |deadline| {
+        ResponseFuture::limited(*per_try, |deadline| {
             propagate.propagate(&mut request, deadline);
             inner.call(request)
         })

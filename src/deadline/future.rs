@@ -63,10 +63,9 @@ impl<F> ResponseFuture<F> {
 
     /// Calls `call` with the deadline of one attempt limited to `limit` from
     /// now, or less if the current [`Deadline`] is earlier, and times it.
-    /// With `scoped`, that deadline is also [`Deadline::current`] while the
-    /// attempt is called and polled. If no time is left, `call` is not
-    /// called and the future fails at once.
-    pub(crate) fn limited(limit: Duration, scoped: bool, call: impl FnOnce(Deadline) -> F) -> Self {
+    /// If no time is left, `call` is not called and the future fails at
+    /// once.
+    pub(super) fn limited(limit: Duration, call: impl FnOnce(Deadline) -> F) -> Self {
         let now = Instant::now();
         let own = Deadline::after_from(now, limit);
         let (deadline, expiry) = match Deadline::current() {
@@ -77,12 +76,7 @@ impl<F> ResponseFuture<F> {
         if at <= now {
             return Self::expired(at, expiry);
         }
-        if scoped {
-            let inner = scope::with_current(Some(at), || call(deadline));
-            Self::new(inner, at, expiry, Some(at))
-        } else {
-            Self::new(call(deadline), at, expiry, None)
-        }
+        Self::new(call(deadline), at, expiry, None)
     }
 
     pub(super) fn expired(at: Instant, expiry: Expiry) -> Self {

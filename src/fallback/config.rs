@@ -1,29 +1,34 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tower_service::Service;
 
 use super::stats::Stats;
-use super::{FallbackGraph, FallbackLayer, MAX_TIERS, Tier};
+use super::{FallbackGraph, FallbackLayer, InExtensions, MAX_TIERS, Tier};
 use crate::InvalidConfig;
-use crate::classify::Failure;
+use crate::classify::{DefaultClassifier, Failure};
 use crate::name::Name;
+use crate::retry::CloneReplay;
 
 type Respond<Res> = Box<dyn Fn(&Failure) -> Res + Send + Sync>;
 
 /// The name the static response goes by in [`ServedBy`](super::ServedBy)
-/// and the counters.
+/// and the counters; no tier may take it.
 pub const STATIC_RESPONSE: &str = "static";
 
 /// Everything one fallback layer knows, shared by its clones and their
 /// response futures.
+///
+/// Each tier's service sits behind a mutex that is only taken to clone it
+/// when a request falls back to it, so that the layer is `Send` and `Sync`
+/// for any `Send` tier service (`tower::util::BoxCloneService` included),
+/// not only for `Sync` ones.
 pub(super) struct Chain<T, Req, Res> {
-    pub(super) primary: Name,
     pub(super) primary_timeout: Option<Duration>,
-    pub(super) tiers: Box<[Tier<T, Req>]>,
+    pub(super) tiers: Box<[Tier<Mutex<T>, Req>]>,
     pub(super) respond: Option<Respond<Res>>,
     pub(super) content_filtered: bool,
     pub(super) stats: Arc<Stats>,
@@ -40,29 +45,44 @@ impl<T, Req, Res> Chain<T, Req, Res> {
     pub(super) fn static_index(&self) -> usize {
         self.tiers.len() + 1
     }
+
+    /// A clone of tier `index`'s service (1 for the first tier after the
+    /// primary), to be made ready and called.
+    pub(super) fn service(&self, index: usize) -> T
+    where
+        T: Clone,
+    {
+        // A clone that panicked leaves nothing half-changed behind.
+        let service = self.tiers[index - 1].service.lock();
+        service.unwrap_or_else(PoisonError::into_inner).clone()
+    }
 }
 
-impl<T: fmt::Debug, Req, Res> fmt::Debug for Chain<T, Req, Res> {
+impl<T, Req, Res> fmt::Debug for Chain<T, Req, Res> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Chain")
-            .field("primary", &self.primary)
+            .field("stats", &self.stats)
             .field("primary_timeout", &self.primary_timeout)
-            .field("tiers", &self.tiers)
             .field("static_response", &self.respond.is_some())
             .field("content_filtered", &self.content_filtered)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
 /// Builds a [`FallbackLayer`]: the primary's name and timeout, the tiers in
-/// order, and what to do when they all fail. See the
+/// order, what to do when they all fail, and how results are classified,
+/// requests copied and [`ServedBy`](super::ServedBy) recorded. See the
 /// [module docs](super).
-pub struct FallbackBuilder<T, Req, Res> {
+#[must_use = "a builder does nothing until built"]
+pub struct FallbackBuilder<T, Req, Res, C = DefaultClassifier, R = CloneReplay, M = InExtensions> {
     primary: Name,
     primary_timeout: Option<Duration>,
     tiers: Vec<Tier<T, Req>>,
     respond: Option<Respond<Res>>,
     content_filtered: bool,
+    classifier: C,
+    replay: R,
+    record: M,
 }
 
 impl<T, Req, Res> FallbackBuilder<T, Req, Res> {
@@ -73,6 +93,9 @@ impl<T, Req, Res> FallbackBuilder<T, Req, Res> {
             tiers: Vec::new(),
             respond: None,
             content_filtered: false,
+            classifier: DefaultClassifier,
+            replay: CloneReplay,
+            record: InExtensions,
         }
     }
 
@@ -100,29 +123,30 @@ impl<T, Req, Res> FallbackBuilder<T, Req, Res> {
         }
         Ok(builder)
     }
+}
 
-    /// Bounds the primary (the inner service, retries included) to
+impl<T, Req, Res, C, R, M> FallbackBuilder<T, Req, Res, C, R, M> {
+    /// Bounds the primary (the inner service, its retries included) to
     /// `timeout`, clipped by the deadline. By default only the deadline
     /// bounds it.
-    #[must_use]
-    pub fn timeout(mut self, timeout: Duration) -> Self {
+    pub fn primary_timeout(mut self, timeout: Duration) -> Self {
         self.primary_timeout = Some(timeout);
         self
     }
 
     /// Adds the next tier.
-    #[must_use]
     pub fn tier(mut self, tier: Tier<T, Req>) -> Self {
         self.tiers.push(tier);
         self
     }
 
-    /// Answers with `respond(&failure)` when every tier has failed (or the
-    /// deadline left no time for the rest), instead of returning the
-    /// failure: a graceful, degraded answer. It is not used when the last
-    /// failure may not fall back (the caller's own fault, see
+    /// Answers with `respond(&failure)` when every tier has failed, or the
+    /// deadline was spent before one succeeded, instead of returning the
+    /// failure: a graceful, degraded answer. `failure` is the last one (a
+    /// spent deadline is [`BudgetExhausted`](crate::classify::FailureKind::BudgetExhausted)).
+    /// It is not used when the last failure may not fall back (the caller's
+    /// own fault, see
     /// [`FailureKind::may_fall_back`](crate::classify::FailureKind::may_fall_back)).
-    #[must_use]
     pub fn static_response(
         mut self,
         respond: impl Fn(&Failure) -> Res + Send + Sync + 'static,
@@ -133,22 +157,66 @@ impl<T, Req, Res> FallbackBuilder<T, Req, Res> {
 
     /// Whether a [`ContentFiltered`](crate::classify::FailureKind::ContentFiltered)
     /// failure moves on to the next tier (another provider's filter may
-    /// let the request through). Off by default: the request is returned
-    /// as refused.
-    #[must_use]
+    /// let the request through). Off by default: the refusal is returned.
     pub fn fall_back_on_content_filter(mut self, enabled: bool) -> Self {
         self.content_filtered = enabled;
         self
+    }
+
+    /// Classifies results with `classifier` instead of the
+    /// [`DefaultClassifier`]. It sees every error as a
+    /// [`BoxError`](crate::BoxError).
+    pub fn classifier<C2>(self, classifier: C2) -> FallbackBuilder<T, Req, Res, C2, R, M> {
+        FallbackBuilder {
+            primary: self.primary,
+            primary_timeout: self.primary_timeout,
+            tiers: self.tiers,
+            respond: self.respond,
+            content_filtered: self.content_filtered,
+            classifier,
+            replay: self.replay,
+            record: self.record,
+        }
+    }
+
+    /// Copies requests for the tiers with `replay` (a
+    /// [`Replay`](crate::retry::Replay)) instead of cloning them.
+    pub fn replay<R2>(self, replay: R2) -> FallbackBuilder<T, Req, Res, C, R2, M> {
+        FallbackBuilder {
+            primary: self.primary,
+            primary_timeout: self.primary_timeout,
+            tiers: self.tiers,
+            respond: self.respond,
+            content_filtered: self.content_filtered,
+            classifier: self.classifier,
+            replay,
+            record: self.record,
+        }
+    }
+
+    /// Records [`ServedBy`](super::ServedBy) with `record` (a
+    /// [`RecordServedBy`](super::RecordServedBy)) instead of in an
+    /// `http::Response`'s extensions; `()` records nothing.
+    pub fn record<M2>(self, record: M2) -> FallbackBuilder<T, Req, Res, C, R, M2> {
+        FallbackBuilder {
+            primary: self.primary,
+            primary_timeout: self.primary_timeout,
+            tiers: self.tiers,
+            respond: self.respond,
+            content_filtered: self.content_filtered,
+            classifier: self.classifier,
+            replay: self.replay,
+            record,
+        }
     }
 
     /// Checks the settings and builds the layer.
     ///
     /// # Errors
     ///
-    /// A tier name that is empty or used twice (`"static"` is the static
-    /// response's), a zero timeout, or more than [`MAX_TIERS`] tiers (the
-    /// primary included).
-    pub fn build(self) -> Result<FallbackLayer<T, Req, Res>, InvalidConfig>
+    /// A tier name that is empty, used twice or [`STATIC_RESPONSE`]; a zero
+    /// timeout; more than [`MAX_TIERS`] tiers (the primary included).
+    pub fn build(self) -> Result<FallbackLayer<T, Req, Res, C, R, M>, InvalidConfig>
     where
         T: Service<Req, Response = Res>,
     {
@@ -156,42 +224,64 @@ impl<T, Req, Res> FallbackBuilder<T, Req, Res> {
         if self.tiers.len() + 1 > MAX_TIERS {
             return Err(invalid("tier", "more than 16 tiers, the primary included"));
         }
-        if self.primary_timeout == Some(Duration::ZERO)
-            || self.tiers.iter().any(|t| t.timeout == Some(Duration::ZERO))
+        if self.primary_timeout == Some(Duration::ZERO) {
+            return Err(invalid("primary_timeout", "must not be zero"));
+        }
+        if let Some(tier) = self
+            .tiers
+            .iter()
+            .find(|t| t.timeout == Some(Duration::ZERO))
         {
-            return Err(invalid("timeout", "must not be zero"));
+            return Err(invalid("timeout", "must not be zero").with_detail(tier.name.as_str()));
         }
         let mut names = HashSet::new();
         let all = std::iter::once(&self.primary).chain(self.tiers.iter().map(|t| &t.name));
         for name in all {
-            if name.as_str().is_empty() {
+            let name = name.as_str();
+            if name.is_empty() {
                 return Err(invalid("tier", "a tier name is empty"));
             }
-            if name.as_str() == STATIC_RESPONSE || !names.insert(name.as_str()) {
-                return Err(invalid("tier", "a tier name is used twice").with_detail(name.as_str()));
+            if name == STATIC_RESPONSE {
+                return Err(
+                    invalid("tier", "the name is reserved for the static response")
+                        .with_detail(name),
+                );
+            }
+            if !names.insert(name) {
+                return Err(invalid("tier", "a tier name is used twice").with_detail(name));
             }
         }
-        let mut counted: Vec<Name> = std::iter::once(self.primary.clone())
+        let mut counted: Vec<Name> = std::iter::once(self.primary)
             .chain(self.tiers.iter().map(|t| t.name.clone()))
             .collect();
         if self.respond.is_some() {
             counted.push(Name::Static(STATIC_RESPONSE));
         }
         let chain = Chain {
-            primary: self.primary,
             primary_timeout: self.primary_timeout,
-            tiers: self.tiers.into_boxed_slice(),
+            tiers: self
+                .tiers
+                .into_iter()
+                .map(|t| t.map_service(Mutex::new))
+                .collect(),
             respond: self.respond,
             content_filtered: self.content_filtered,
             stats: Arc::new(Stats::new(counted)),
         };
-        Ok(FallbackLayer::from_chain(Arc::new(chain)))
+        Ok(FallbackLayer::from_parts(
+            Arc::new(chain),
+            self.classifier,
+            self.replay,
+            self.record,
+        ))
     }
 }
 
 const _: () = assert!(MAX_TIERS == 16, "the message above names the limit");
 
-impl<T: fmt::Debug, Req, Res> fmt::Debug for FallbackBuilder<T, Req, Res> {
+impl<T: fmt::Debug, Req, Res, C: fmt::Debug, R: fmt::Debug, M: fmt::Debug> fmt::Debug
+    for FallbackBuilder<T, Req, Res, C, R, M>
+{
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FallbackBuilder")
             .field("primary", &self.primary)
@@ -199,6 +289,9 @@ impl<T: fmt::Debug, Req, Res> fmt::Debug for FallbackBuilder<T, Req, Res> {
             .field("tiers", &self.tiers)
             .field("static_response", &self.respond.is_some())
             .field("content_filtered", &self.content_filtered)
+            .field("classifier", &self.classifier)
+            .field("replay", &self.replay)
+            .field("record", &self.record)
             .finish()
     }
 }

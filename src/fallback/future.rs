@@ -6,6 +6,7 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use pin_project_lite::pin_project;
+use tokio::time::{Instant, Sleep};
 use tower_service::Service;
 
 use super::config::Chain;
@@ -13,49 +14,16 @@ use super::stats::Count;
 use super::{RecordServedBy, ServedBy};
 use crate::BoxError;
 use crate::classify::{Classify, Failure, FailureKind, Outcome};
-use crate::deadline::{self, Deadline, DeadlineExceeded};
+use crate::deadline::{AttemptTimedOut, Deadline, DeadlineExceeded};
 use crate::retry::{Attempt, Replay};
 
 pin_project! {
-    /// One tier's call: as it is, or timed by the tier's timeout (clipped
-    /// by the deadline, which the tier then sees as its own).
-    #[project = TimedProj]
-    pub(super) enum Timed<F> {
-        Plain { #[pin] future: F },
-        Limited { #[pin] future: deadline::ResponseFuture<F> },
-    }
-}
-
-impl<F> Timed<F> {
-    #[inline]
-    pub(super) fn new(timeout: Option<Duration>, call: impl FnOnce() -> F) -> Self {
-        match timeout {
-            None => Self::Plain { future: call() },
-            Some(timeout) => Self::Limited {
-                future: deadline::ResponseFuture::limited(timeout, true, |_| call()),
-            },
-        }
-    }
-}
-
-impl<F, Res, E> Future for Timed<F>
-where
-    F: Future<Output = Result<Res, E>>,
-    E: Into<BoxError>,
-{
-    type Output = Result<Res, BoxError>;
-
-    #[inline]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project() {
-            TimedProj::Plain { future } => future.poll(cx).map_err(Into::into),
-            TimedProj::Limited { future } => future.poll(cx),
-        }
-    }
-}
-
-pin_project! {
     /// Response future of [`Fallback`](super::Fallback).
+    ///
+    /// One timer serves every tier: it fires at the current tier's
+    /// deadline (its timeout, clipped by the logical call's deadline) or
+    /// at the logical call's deadline, and is armed only once a poll finds
+    /// the tier pending.
     ///
     /// Dropping it drops the tier call in flight (or the tier service being
     /// made ready, with whatever it reserved): no tier is left half-called.
@@ -66,6 +34,8 @@ pin_project! {
     {
         #[pin]
         state: State<F, T, T::Future>,
+        #[pin]
+        timer: Option<Sleep>,
         run: Run<T, Req, Res, C, R, M>,
     }
 }
@@ -74,11 +44,13 @@ pin_project! {
     #[project = StateProj]
     enum State<F, T, G> {
         // The primary's call, made in `Fallback::call`.
-        Primary { #[pin] call: Timed<F> },
+        Primary { #[pin] call: F },
         // A fallback tier's service (a clone), being made ready.
         Ready { service: T },
         // A fallback tier's call.
-        Tier { #[pin] call: Timed<G> },
+        Tier { #[pin] call: G },
+        // Nothing in flight: the timer fired, or the answer is out.
+        Done,
     }
 }
 
@@ -91,10 +63,18 @@ struct Run<T, Req, Res, C, R, M> {
     classifier: C,
     replay: R,
     record: M,
+    // The logical call's deadline, as it was when the call was made.
+    deadline: Option<Instant>,
     // The tier being tried: 0 for the primary, `i` for `chain.tiers[i - 1]`.
     tier: usize,
+    // The current tier's own deadline (its timeout, clipped by `deadline`),
+    // if it has a timeout.
+    tier_deadline: Option<Instant>,
     // Calls that reached the tiers so far, retries inside them included.
     calls: u32,
+    // A tier said the request is too long: from then on only tiers whose
+    // guard accepts it are tried.
+    too_long: bool,
     // The most telling failure so far, returned if no tier succeeds.
     best: Option<Kept<Res>>,
 }
@@ -123,11 +103,18 @@ enum Next<Res> {
     Try(usize),
 }
 
+/// The deadline of a tier with `timeout`, starting now, clipped by the
+/// logical call's `deadline`.
+fn tier_deadline(timeout: Option<Duration>, deadline: Option<Instant>) -> Option<Instant> {
+    let own = Deadline::after(timeout?).instant();
+    Some(deadline.map_or(own, |deadline| deadline.min(own)))
+}
+
 impl<F, T, Req, Res, C, R, M> ResponseFuture<F, T, Req, Res, C, R, M>
 where
     T: Service<Req>,
 {
-    /// Calls the primary (`call`, timed by `timeout`) and returns the
+    /// Calls the primary (`call`, bounded by `timeout`) and returns the
     /// future that sees the request through the tiers.
     #[inline]
     pub(super) fn new(
@@ -139,18 +126,26 @@ where
         replay: R,
         record: M,
     ) -> Self {
+        let deadline = Deadline::current().map(|deadline| deadline.instant());
+        let tier_deadline = tier_deadline(timeout, deadline);
+        let call = match tier_deadline {
+            Some(at) => Deadline::at(at).sync_scope(call),
+            None => call(),
+        };
         Self {
-            state: State::Primary {
-                call: Timed::new(timeout, call),
-            },
+            state: State::Primary { call },
+            timer: None,
             run: Run {
                 chain,
                 request,
                 classifier,
                 replay,
                 record,
+                deadline,
                 tier: 0,
+                tier_deadline,
                 calls: 1,
+                too_long: false,
                 best: None,
             },
         }
@@ -173,30 +168,57 @@ where
         let mut this = self.project();
         let run = this.run;
         loop {
-            let next = match this.state.as_mut().project() {
-                StateProj::Primary { call } => {
-                    let result = ready!(run.poll_counting(call, cx));
-                    run.settle(result)
-                }
-                StateProj::Tier { call } => {
-                    let result = ready!(run.poll_counting(call, cx));
-                    run.settle(result)
-                }
-                StateProj::Ready { service } => match ready!(service.poll_ready(cx)) {
-                    Ok(()) => {
-                        let call = run.call(service);
-                        this.state.set(State::Tier { call });
-                        continue;
+            let polled = match this.state.as_mut().project() {
+                StateProj::Primary { call } => run
+                    .poll_tier(|cx| call.poll(cx), cx)
+                    .map(|result| run.settle(result.map_err(Into::into))),
+                StateProj::Tier { call } => run
+                    .poll_tier(|cx| call.poll(cx), cx)
+                    .map(|result| run.settle(result.map_err(Into::into))),
+                StateProj::Ready { service } => {
+                    match run.poll_tier(|cx| service.poll_ready(cx), cx) {
+                        Poll::Ready(Ok(())) => {
+                            let call = run.call(service);
+                            this.state.set(State::Tier { call });
+                            continue;
+                        }
+                        // A tier that cannot be made ready has failed.
+                        Poll::Ready(Err(error)) => Poll::Ready(run.settle(Err(error.into()))),
+                        Poll::Pending => Poll::Pending,
                     }
-                    // A tier that cannot be made ready has failed.
-                    Err(error) => run.settle(Err(error.into())),
-                },
+                }
+                StateProj::Done => panic!("fallback future polled after it completed"),
+            };
+            let next = match polled {
+                Poll::Ready(next) => next,
+                Poll::Pending => {
+                    let Some(at) = run.tier_deadline.or(run.deadline) else {
+                        return Poll::Pending;
+                    };
+                    match this.timer.as_mut().as_pin_mut() {
+                        Some(timer) if timer.deadline() != at => timer.reset(at),
+                        Some(_) => {}
+                        None => this.timer.set(Some(tokio::time::sleep_until(at))),
+                    }
+                    if let Some(timer) = this.timer.as_mut().as_pin_mut() {
+                        ready!(timer.poll(cx));
+                    }
+                    // Out of time: drop the tier's work before going on.
+                    this.state.set(State::Done);
+                    run.expire()
+                }
             };
             match next {
-                Next::Return(result) => return Poll::Ready(result),
+                Next::Return(result) => {
+                    this.state.set(State::Done);
+                    // A fallback layer above counts this one's calls too.
+                    if run.calls > 1 {
+                        Attempt::note_calls(run.calls - 1);
+                    }
+                    return Poll::Ready(result);
+                }
                 Next::Try(tier) => {
-                    run.tier = tier;
-                    let service = run.chain.tiers[tier - 1].service.clone();
+                    let service = run.enter(tier);
                     this.state.set(State::Ready { service });
                 }
             }
@@ -211,25 +233,41 @@ where
     R: Replay<Req>,
     M: RecordServedBy<Res>,
 {
-    /// Polls a tier's call, counting the retries made inside it.
+    /// Polls the current tier (its readiness or its call) with the tier's
+    /// deadline visible, counting the calls made inside it.
     #[inline]
-    fn poll_counting<G: Future>(
+    fn poll_tier<O>(
         &mut self,
-        call: Pin<&mut G>,
+        poll: impl FnOnce(&mut Context<'_>) -> Poll<O>,
         cx: &mut Context<'_>,
-    ) -> Poll<G::Output> {
-        let (polled, retries) = Attempt::count_retries(|| call.poll(cx));
-        self.calls = self.calls.saturating_add(retries);
+    ) -> Poll<O> {
+        let (polled, extra) = match self.tier_deadline {
+            Some(at) => Deadline::at(at).sync_scope(|| Attempt::count_calls(|| poll(cx))),
+            None => Attempt::count_calls(|| poll(cx)),
+        };
+        self.calls = self.calls.saturating_add(extra);
         polled
     }
 
+    /// Moves on to tier `tier` (not the primary): starts its clock and
+    /// returns a clone of its service to make ready.
+    fn enter(&mut self, tier: usize) -> T
+    where
+        T: Clone,
+    {
+        self.tier = tier;
+        self.tier_deadline = tier_deadline(self.chain.tiers[tier - 1].timeout, self.deadline);
+        self.chain.service(tier)
+    }
+
     /// Sends the request to the current tier, through `service` (ready).
-    fn call(&mut self, service: &mut T) -> Timed<T::Future> {
+    fn call(&mut self, service: &mut T) -> T::Future {
         let tier = &self.chain.tiers[self.tier - 1];
+        // `next_tier` only picks a tier while the request is kept.
         let kept = self
             .request
             .take()
-            .expect("a tier is only tried while the request is kept");
+            .expect("a tier is tried only with the request kept");
         // Keep a copy only if a later tier may need one.
         let mut request = if self.tier < self.chain.tiers.len() {
             match self.replay.replay(&kept) {
@@ -237,7 +275,10 @@ where
                     self.request = Some(kept);
                     copy
                 }
-                None => kept,
+                None => {
+                    tracing::debug!(layer = "fallback", outcome = "not_replayable");
+                    kept
+                }
             }
         } else {
             kept
@@ -246,7 +287,31 @@ where
             rewrite(&mut request);
         }
         self.calls = self.calls.saturating_add(1);
-        Timed::new(tier.timeout, || service.call(request))
+        match self.tier_deadline {
+            Some(at) => Deadline::at(at).sync_scope(|| service.call(request)),
+            None => service.call(request),
+        }
+    }
+
+    /// The timer fired: the current tier's timeout, or the deadline.
+    fn expire(&mut self) -> Next<Res> {
+        let spent = self.deadline.is_some_and(|at| Instant::now() >= at);
+        if !spent {
+            // Zero-sized: boxing it does not allocate.
+            return self.settle(Err(Box::new(AttemptTimedOut::new())));
+        }
+        self.chain.stats.count(self.tier, Count::Failed);
+        if self.tier == 0 && self.chain.respond.is_some() {
+            self.chain.stats.fell_back();
+        }
+        tracing::debug!(
+            layer = "fallback",
+            tier = self.tier + 1,
+            name = self.chain.name(self.tier).as_str(),
+            outcome = "deadline",
+            attempts = self.calls,
+        );
+        Next::Return(self.finish(Failure::new(FailureKind::BudgetExhausted), Stop::Deadline))
     }
 
     /// Decides what to do with the current tier's result.
@@ -275,6 +340,7 @@ where
             name = self.chain.name(self.tier).as_str(),
             outcome = "failure",
             kind = failure.kind().as_str(),
+            attempts = self.calls,
         );
         let next = self.next_tier(failure.kind());
         let moves_on = match next {
@@ -283,7 +349,7 @@ where
             Err(_) => self.chain.respond.is_some(),
         };
         if self.tier == 0 && moves_on {
-            stats.fell_back();
+            self.chain.stats.fell_back();
         }
         match next {
             Ok(tier) => {
@@ -298,7 +364,15 @@ where
                 Next::Try(tier)
             }
             // The caller's fault: this result is the answer.
-            Err(Stop::Final) => Next::Return(self.served(result, self.tier)),
+            Err(Stop::Final) => {
+                tracing::debug!(
+                    layer = "fallback",
+                    outcome = "returned",
+                    kind = failure.kind().as_str(),
+                    attempts = self.calls,
+                );
+                Next::Return(self.served(result, self.tier))
+            }
             Err(stop) => {
                 self.keep(result, failure.kind());
                 Next::Return(self.finish(failure, stop))
@@ -307,32 +381,41 @@ where
     }
 
     /// The next tier to try after a failure of `kind`, or why none is.
-    fn next_tier(&self, kind: FailureKind) -> Result<usize, Stop> {
+    fn next_tier(&mut self, kind: FailureKind) -> Result<usize, Stop> {
         let filtered = kind == FailureKind::ContentFiltered && !self.chain.content_filtered;
         if !kind.may_fall_back() || filtered {
             return Err(Stop::Final);
         }
-        if Deadline::current().is_some_and(|deadline| deadline.is_expired()) {
+        if self.deadline.is_some_and(|at| Instant::now() >= at) {
             return Err(Stop::Deadline);
         }
+        self.too_long |= kind == FailureKind::ContextTooLong;
+        let later = self.tier + 1..=self.chain.tiers.len();
         let Some(request) = &self.request else {
+            // Not copyable: no later tier can be sent anything.
+            for tier in later {
+                self.skip(tier, "not_replayable");
+            }
             return Err(Stop::Exhausted);
         };
-        let needs_guard = kind == FailureKind::ContextTooLong;
-        for tier in self.tier + 1..=self.chain.tiers.len() {
-            if self.chain.tiers[tier - 1].accepts(request, needs_guard) {
+        for tier in later {
+            if self.chain.tiers[tier - 1].accepts(request, self.too_long) {
                 return Ok(tier);
             }
-            self.chain.stats.count(tier, Count::Skipped);
-            tracing::debug!(
-                layer = "fallback",
-                tier = tier + 1,
-                name = self.chain.name(tier).as_str(),
-                outcome = "skipped",
-                reason = if needs_guard { "context" } else { "guard" },
-            );
+            self.skip(tier, if self.too_long { "context" } else { "guard" });
         }
         Err(Stop::Exhausted)
+    }
+
+    fn skip(&self, tier: usize, reason: &'static str) {
+        self.chain.stats.count(tier, Count::Skipped);
+        tracing::debug!(
+            layer = "fallback",
+            tier = tier + 1,
+            name = self.chain.name(tier).as_str(),
+            outcome = "skipped",
+            reason,
+        );
     }
 
     /// Keeps `result` if it tells the caller more than the one kept so far:
@@ -371,6 +454,7 @@ where
                 name = self.chain.name(tier).as_str(),
                 outcome = "static",
                 reason = failure.kind().as_str(),
+                attempts = self.calls,
             );
             self.best = None;
             return self.served(Ok(respond(&failure)), tier);
@@ -382,17 +466,20 @@ where
             } else {
                 "exhausted"
             },
+            kind = failure.kind().as_str(),
             attempts = self.calls,
         );
-        let best = self
-            .best
-            .take()
-            .expect("a failure was kept before finishing");
-        match best.result {
+        match self.best.take() {
+            Some(Kept {
+                result: Ok(response),
+                tier,
+                ..
+            }) => self.served(Ok(response), tier),
             // The caller's budget is what ran out: say so, rather than pass
             // on an earlier tier's error.
-            Err(_) if stop == Stop::Deadline => Err(Box::new(DeadlineExceeded::new())),
-            result => self.served(result, best.tier),
+            _ if stop == Stop::Deadline => Err(Box::new(DeadlineExceeded::new())),
+            Some(Kept { result, .. }) => result,
+            None => Err(Box::new(DeadlineExceeded::new())),
         }
     }
 

@@ -16,7 +16,8 @@ use crate::retry::CloneReplay;
 /// Built with [`FallbackLayer::builder`]. The type parameters are the
 /// tiers' service `T`, the request and response types, the classifier `C`,
 /// how requests are copied `R` and how [`ServedBy`](super::ServedBy) is
-/// recorded `M`.
+/// recorded `M`; only `T` and the request type usually need naming, and
+/// rarely even those.
 pub struct FallbackLayer<T, Req, Res, C = DefaultClassifier, R = CloneReplay, M = InExtensions> {
     chain: Arc<Chain<T, Req, Res>>,
     classifier: C,
@@ -30,49 +31,19 @@ impl<T, Req, Res> FallbackLayer<T, Req, Res> {
     pub fn builder(primary: impl Into<Cow<'static, str>>) -> FallbackBuilder<T, Req, Res> {
         FallbackBuilder::new(primary.into())
     }
-
-    pub(super) fn from_chain(chain: Arc<Chain<T, Req, Res>>) -> Self {
-        Self {
-            chain,
-            classifier: DefaultClassifier,
-            replay: CloneReplay,
-            record: InExtensions,
-        }
-    }
 }
 
 impl<T, Req, Res, C, R, M> FallbackLayer<T, Req, Res, C, R, M> {
-    /// Classifies results with `classifier` instead of the
-    /// [`DefaultClassifier`]. It sees every error as a
-    /// [`BoxError`](crate::BoxError).
-    pub fn classifier<C2>(self, classifier: C2) -> FallbackLayer<T, Req, Res, C2, R, M> {
-        FallbackLayer {
-            chain: self.chain,
+    pub(super) fn from_parts(
+        chain: Arc<Chain<T, Req, Res>>,
+        classifier: C,
+        replay: R,
+        record: M,
+    ) -> Self {
+        Self {
+            chain,
             classifier,
-            replay: self.replay,
-            record: self.record,
-        }
-    }
-
-    /// Copies requests for the tiers with `replay` (a
-    /// [`Replay`](crate::retry::Replay)) instead of cloning them.
-    pub fn replay<R2>(self, replay: R2) -> FallbackLayer<T, Req, Res, C, R2, M> {
-        FallbackLayer {
-            chain: self.chain,
-            classifier: self.classifier,
             replay,
-            record: self.record,
-        }
-    }
-
-    /// Records [`ServedBy`](super::ServedBy) with `record` (a
-    /// [`RecordServedBy`](super::RecordServedBy)) instead of in an
-    /// `http::Response`'s extensions; `()` records nothing.
-    pub fn record<M2>(self, record: M2) -> FallbackLayer<T, Req, Res, C, R, M2> {
-        FallbackLayer {
-            chain: self.chain,
-            classifier: self.classifier,
-            replay: self.replay,
             record,
         }
     }
@@ -110,7 +81,7 @@ impl<T, Req, Res, C: Clone, R: Clone, M: Clone> Clone for FallbackLayer<T, Req, 
     }
 }
 
-impl<T: fmt::Debug, Req, Res, C: fmt::Debug, R: fmt::Debug, M: fmt::Debug> fmt::Debug
+impl<T, Req, Res, C: fmt::Debug, R: fmt::Debug, M: fmt::Debug> fmt::Debug
     for FallbackLayer<T, Req, Res, C, R, M>
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

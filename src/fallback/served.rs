@@ -46,10 +46,13 @@ impl ServedBy {
         self.name.as_str()
     }
 
-    /// How many calls reached the tiers for this request, the one that
-    /// served included. Retries made by a [`Retry`](crate::retry::Retry)
-    /// inside a tier count too, when it runs in the same task (not behind a
-    /// `tower::buffer`). A static response adds nothing.
+    /// How many calls were made to the tiers' services for this request,
+    /// the one that served included. Retries made by a
+    /// [`Retry`](crate::retry::Retry) inside a tier count too (and the calls
+    /// of a fallback layer nested in a tier), when they run in the same
+    /// task (not behind a `tower::buffer`). A call a circuit breaker
+    /// rejected counts, though it reached no upstream; a static response
+    /// adds nothing.
     pub fn attempts(&self) -> u32 {
         self.attempts
     }

@@ -13,12 +13,18 @@ type Guard<Req> = Box<dyn Fn(&Req) -> bool + Send + Sync>;
 /// - The **rewrite** is applied to the request's copy before this tier
 ///   sends it: set the `model` field, change the base URL or the auth
 ///   header.
-/// - The **timeout** bounds the whole tier (its retries included), clipped
-///   by the [`Deadline`](crate::deadline::Deadline); inside the tier,
+/// - The **timeout** bounds the whole tier (waiting for it to be ready and
+///   its retries included), clipped by the
+///   [`Deadline`](crate::deadline::Deadline); inside the tier,
 ///   [`Deadline::current`](crate::deadline::Deadline::current) is the
 ///   tier's deadline, so a retry layer there never plans past it. When it
 ///   fires the tier has failed with
-///   [`AttemptTimedOut`](crate::deadline::AttemptTimedOut).
+///   [`AttemptTimedOut`](crate::deadline::AttemptTimedOut). A deadline
+///   carried in the request (see [`HttpDeadline`](crate::deadline::HttpDeadline))
+///   was stamped before the first tier; to tell each upstream its own
+///   deadline, put an [`AttemptTimeoutLayer`](crate::deadline::AttemptTimeoutLayer)
+///   with [`propagate`](crate::deadline::AttemptTimeoutLayer::propagate)
+///   inside each tier, which re-stamps every attempt.
 /// - The **guard** is asked about each request (as the caller sent it)
 ///   before the tier is tried; `false` skips the tier, e.g. because the
 ///   prompt does not fit its context window. After a
@@ -98,8 +104,19 @@ impl<T, Req> Tier<T, Req> {
         &self.service
     }
 
+    /// The same tier with its service passed through `f`.
+    pub(super) fn map_service<U>(self, f: impl FnOnce(T) -> U) -> Tier<U, Req> {
+        Tier {
+            name: self.name,
+            service: f(self.service),
+            timeout: self.timeout,
+            rewrite: self.rewrite,
+            guard: self.guard,
+        }
+    }
+
     /// Whether the tier may serve `request` after a failure of the tiers
-    /// before it; `needs_guard` after a context-length failure.
+    /// before it; `needs_guard` once a tier said the request is too long.
     pub(super) fn accepts(&self, request: &Req, needs_guard: bool) -> bool {
         match &self.guard {
             Some(guard) => guard(request),

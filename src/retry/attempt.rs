@@ -4,8 +4,8 @@ use std::num::NonZeroU32;
 
 thread_local! {
     static CURRENT: Cell<Option<Attempt>> = const { Cell::new(None) };
-    // Retries started while a layer above counts them (see `count_retries`).
-    static RETRIES: Cell<Option<u32>> = const { Cell::new(None) };
+    // Extra calls made while a layer above counts them (see `count_calls`).
+    static EXTRA_CALLS: Cell<Option<u32>> = const { Cell::new(None) };
 }
 
 /// Which attempt of a logical call this is: 1 for the first, 2 for the
@@ -67,23 +67,24 @@ impl Attempt {
         crate::scoped::with(&CURRENT, Some(self), f)
     }
 
-    /// Runs `f`, returning what it returned and how many retries a
-    /// [`Retry`](super::Retry) inside started meanwhile (a fallback layer
-    /// counts the upstream calls of each tier this way).
+    /// Runs `f`, returning what it returned and how many extra calls (a
+    /// [`Retry`](super::Retry)'s retries, a nested fallback's tiers) were
+    /// made inside it meanwhile: a fallback layer counts the calls each of
+    /// its tiers makes this way.
     #[allow(dead_code)] // unused without the `fallback` feature
     #[inline]
-    pub(crate) fn count_retries<R>(f: impl FnOnce() -> R) -> (R, u32) {
-        crate::scoped::with(&RETRIES, Some(0), || {
+    pub(crate) fn count_calls<R>(f: impl FnOnce() -> R) -> (R, u32) {
+        crate::scoped::with(&EXTRA_CALLS, Some(0), || {
             let result = f();
-            (result, RETRIES.get().unwrap_or(0))
+            (result, EXTRA_CALLS.get().unwrap_or(0))
         })
     }
 
-    /// Tells a layer above that counts retries that one has started.
+    /// Tells a layer above that counts calls that `extra` more were made.
     #[inline]
-    pub(crate) fn note_retry() {
-        if let Some(retries) = RETRIES.get() {
-            RETRIES.set(Some(retries.saturating_add(1)));
+    pub(crate) fn note_calls(extra: u32) {
+        if let Some(calls) = EXTRA_CALLS.get() {
+            EXTRA_CALLS.set(Some(calls.saturating_add(extra)));
         }
     }
 }

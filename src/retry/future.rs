@@ -135,7 +135,7 @@ where
                         None => unreachable!("a retry is only decided when a request is kept"),
                     };
                     this.replay.prepare(&mut request, attempt);
-                    Attempt::note_retry();
+                    Attempt::note_calls(1);
                     let service = &mut *this.service;
                     let future = attempt.scope(|| service.call(request));
                     this.state.set(State::Calling { future });

@@ -21,7 +21,7 @@ fn service(
     upstreams: &[Upstream; 3],
 ) -> impl Service<Req, Response = Res, Error = tower_failover::BoxError> {
     FallbackLayer::builder("primary")
-        .timeout(Duration::from_secs(1))
+        .primary_timeout(Duration::from_secs(1))
         .tier(Tier::new("second", upstreams[1].clone()).timeout(Duration::from_secs(1)))
         .tier(Tier::new("third", upstreams[2].clone()))
         .build()

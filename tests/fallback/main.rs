@@ -219,7 +219,7 @@ async fn tier_timeouts_are_honoured_and_clipped_by_the_deadline() {
         let hang = || Upstream::new([Step::Hang]);
         let (primary, second, third) = (hang(), hang(), hang());
         let layer = FallbackLayer::builder("primary")
-            .timeout(Duration::from_secs(20))
+            .primary_timeout(Duration::from_secs(20))
             .tier(Tier::new("second", second.clone()).timeout(Duration::from_secs(12)))
             .tier(Tier::new("third", third.clone()).timeout(Duration::from_secs(8)))
             .build()
@@ -389,9 +389,9 @@ async fn content_filtering_falls_back_only_when_configured() {
         let backup = Upstream::new([ok()]);
         let service = builder(&[("backup", &backup)])
             .fall_back_on_content_filter(enabled)
+            .classifier(classifier)
             .build()
             .unwrap()
-            .classifier(classifier)
             .layer(primary);
         let response = service.oneshot(request()).await.unwrap();
         assert_eq!(response.status(), if enabled { 200 } else { 400 });
@@ -429,9 +429,9 @@ async fn a_request_that_cannot_be_copied_is_served_by_the_primary_alone() {
     let primary = Upstream::new([status(503)]);
     let backup = Upstream::new([ok()]);
     let service = builder(&[("backup", &backup)])
+        .replay(|_: &Req| -> Option<Req> { None })
         .build()
         .unwrap()
-        .replay(|_: &Req| -> Option<Req> { None })
         .layer(primary);
     assert_eq!(service.oneshot(request()).await.unwrap().status(), 503);
     assert_eq!(backup.call_count(), 0);
@@ -449,9 +449,9 @@ async fn no_copy_is_made_without_tiers_and_none_for_the_last_tier() {
     };
     let primary = Upstream::new([status(503)]);
     FallbackLayer::<Upstream, Req, Res>::builder("primary")
+        .replay(counting.clone())
         .build()
         .unwrap()
-        .replay(counting.clone())
         .layer(primary)
         .oneshot(request())
         .await
@@ -464,9 +464,9 @@ async fn no_copy_is_made_without_tiers_and_none_for_the_last_tier() {
         Upstream::new([ok()]),
     );
     builder(&[("a", &a), ("b", &b)])
+        .replay(counting)
         .build()
         .unwrap()
-        .replay(counting)
         .layer(primary)
         .oneshot(request())
         .await
@@ -602,8 +602,8 @@ fn invalid_settings_are_rejected_with_the_field_named() {
             "tier",
         ),
         (
-            FallbackLayer::builder("a").timeout(Duration::ZERO),
-            "timeout",
+            FallbackLayer::builder("a").primary_timeout(Duration::ZERO),
+            "primary_timeout",
         ),
         (
             FallbackLayer::builder("a")
@@ -721,4 +721,170 @@ fn the_service_and_its_future_are_send_and_sync_enough_to_spawn() {
     send(&service);
     let future = service.call(request());
     send(&future);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deadline_spent_in_a_tier_without_a_timeout_returns_the_best_so_far() {
+    let primary = Upstream::new([status(503).after(Duration::from_secs(1))]);
+    let backup = Upstream::new([Step::Hang]);
+    let service = TimeoutBudgetLayer::new(Duration::from_secs(5))
+        .layer(fallback(&primary, &[("backup", &backup)]));
+    let started = Instant::now();
+    let response = service.oneshot(request()).await.unwrap();
+    assert_eq!(started.elapsed(), Duration::from_secs(5));
+    assert_eq!(response.status(), 503);
+    assert_eq!(served(&response), (1, "primary".to_owned(), 2));
+    assert_eq!(backup.live_futures(), 0, "the hanging call was dropped");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deadline_spent_anywhere_serves_the_static_response() {
+    // The primary itself hangs past the deadline.
+    let primary = Upstream::new([Step::Hang]);
+    let layer = FallbackLayer::<Upstream, Req, Res>::builder("primary")
+        .static_response(|failure| {
+            assert_eq!(failure.kind(), FailureKind::BudgetExhausted);
+            let mut response = Res::new(TrackedBody::counted(Arc::default()));
+            *response.status_mut() = http::StatusCode::NON_AUTHORITATIVE_INFORMATION;
+            response
+        })
+        .build()
+        .unwrap();
+    let handle = layer.handle();
+    let service =
+        TimeoutBudgetLayer::new(Duration::from_secs(5)).layer(layer.layer(primary.clone()));
+    let response = service.oneshot(request()).await.unwrap();
+    assert_eq!(response.status(), 203);
+    assert_eq!(served(&response), (2, "static".to_owned(), 1));
+    assert_eq!(primary.live_futures(), 0);
+    assert_eq!(handle.fell_back(), 1);
+
+    // Without a static response and nothing kept, the deadline is the answer.
+    let primary = Upstream::new([Step::Hang]);
+    let service = TimeoutBudgetLayer::new(Duration::from_secs(5)).layer(fallback(&primary, &[]));
+    let error = service.oneshot(request()).await.unwrap_err();
+    assert!(error.is::<DeadlineExceeded>(), "{error}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_primary_timeout_is_clipped_by_the_deadline() {
+    let primary = Upstream::new([Step::Hang]);
+    let backup = Upstream::new([ok()]);
+    let service = builder(&[("backup", &backup)])
+        .primary_timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+        .layer(primary.clone());
+    let service = TimeoutBudgetLayer::new(Duration::from_secs(5)).layer(service);
+    let started = Instant::now();
+    let error = service.oneshot(request()).await.unwrap_err();
+    assert!(error.is::<DeadlineExceeded>(), "{error}");
+    assert_eq!(started.elapsed(), Duration::from_secs(5));
+    assert_eq!(backup.call_count(), 0, "no time was left for the backup");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_tier_timeout_also_bounds_waiting_for_the_tier_to_be_ready() {
+    use tower::util::BoxCloneService;
+    let polled = Arc::new(AtomicUsize::new(0));
+    let primary = Upstream::new([status(503)]);
+    let last = Upstream::new([ok()]);
+    let service = FallbackLayer::builder("primary")
+        .tier(
+            Tier::new(
+                "stuck",
+                BoxCloneService::new(NeverReady {
+                    polled: polled.clone(),
+                }),
+            )
+            .timeout(Duration::from_secs(1)),
+        )
+        .tier(Tier::new("last", BoxCloneService::new(last.clone())))
+        .build()
+        .unwrap()
+        .layer(primary);
+    let started = Instant::now();
+    let response = service.oneshot(request()).await.unwrap();
+    assert_eq!(started.elapsed(), Duration::from_secs(1));
+    assert_eq!(served(&response), (3, "last".to_owned(), 2));
+    assert!(polled.load(Ordering::SeqCst) > 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn once_a_request_is_too_long_only_guarded_tiers_are_tried() {
+    let primary = Upstream::new([status(413)]);
+    let large = Upstream::new([status(503)]);
+    let small = Upstream::new([ok()]);
+    let service = FallbackLayer::builder("primary")
+        .tier(Tier::new("large", large.clone()).guard(|_: &Req| true))
+        .tier(Tier::new("small", small.clone()))
+        .build()
+        .unwrap()
+        .layer(primary);
+    let response = service.oneshot(request()).await.unwrap();
+    assert_eq!(small.call_count(), 0, "the small window was never tried");
+    assert_eq!(response.status(), 503);
+    assert_eq!(served(&response).1, "large");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_that_cannot_be_copied_skips_the_tiers_to_the_static_response() {
+    let primary = Upstream::new([status(503)]);
+    let backup = Upstream::new([ok()]);
+    let layer = builder(&[("backup", &backup)])
+        .replay(|_: &Req| -> Option<Req> { None })
+        .static_response(|_| Res::new(TrackedBody::counted(Arc::default())))
+        .build()
+        .unwrap();
+    let handle = layer.handle();
+    let response = layer.layer(primary).oneshot(request()).await.unwrap();
+    assert_eq!(served(&response).1, "static");
+    let skipped: Vec<_> = handle.tiers().iter().map(|t| t.skipped()).collect();
+    assert_eq!(skipped, [0, 1, 0]);
+    assert_eq!(handle.fell_back(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_primary_that_fails_to_get_ready_fails_the_service() {
+    let mut service = FallbackLayer::builder("primary")
+        .tier(Tier::new("backup", Upstream::new([ok()])))
+        .build()
+        .unwrap()
+        .layer(Broken);
+    let error = service.ready().await.err().expect("the primary's error");
+    assert_eq!(error.to_string(), "broken");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_nested_fallback_counts_its_calls_in_the_outer_one() {
+    let (primary, inner_primary, inner_backup) = (
+        Upstream::new([status(503)]),
+        Upstream::new([status(503)]),
+        Upstream::new([ok()]),
+    );
+    let inner = fallback(&inner_primary, &[("inner-backup", &inner_backup)]);
+    let service = FallbackLayer::builder("primary")
+        .tier(Tier::new("inner", inner))
+        .build()
+        .unwrap()
+        .layer(primary);
+    let response = service.oneshot(request()).await.unwrap();
+    // The outer layer records last: tier 2 ("inner"), after three calls.
+    assert_eq!(served(&response), (2, "inner".to_owned(), 3));
+}
+
+#[test]
+fn a_layer_with_tiers_that_are_send_but_not_sync_is_send_and_sync() {
+    use tower::util::BoxCloneService;
+    fn send<T: Send + 'static>(_: &T) {}
+    fn sync<T: Sync>(_: &T) {}
+    let backup: BoxCloneService<Req, Res, BoxError> = BoxCloneService::new(Upstream::new([ok()]));
+    let mut service = FallbackLayer::builder("primary")
+        .tier(Tier::new("backup", backup))
+        .build()
+        .unwrap()
+        .layer(Upstream::new([ok()]));
+    send(&service);
+    sync(&service);
+    send(&service.call(request()));
 }
