@@ -4,9 +4,9 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod chain_model;
 mod drops;
 mod graph;
-mod model;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
