@@ -167,6 +167,28 @@ impl<T, Req, Res, C, R, M> FallbackBuilder<T, Req, Res, C, R, M> {
     /// [`DefaultClassifier`]. It sees every error as a
     /// [`BoxError`](crate::BoxError).
     pub fn classifier<C2>(self, classifier: C2) -> FallbackBuilder<T, Req, Res, C2, R, M> {
+        self.with(|_, replay, record| (classifier, replay, record))
+    }
+
+    /// Copies requests for the tiers with `replay` (a
+    /// [`Replay`](crate::retry::Replay)) instead of cloning them.
+    pub fn replay<R2>(self, replay: R2) -> FallbackBuilder<T, Req, Res, C, R2, M> {
+        self.with(|classifier, _, record| (classifier, replay, record))
+    }
+
+    /// Records [`ServedBy`](super::ServedBy) with `record` (a
+    /// [`RecordServedBy`](super::RecordServedBy)) instead of in an
+    /// `http::Response`'s extensions; `()` records nothing.
+    pub fn record<M2>(self, record: M2) -> FallbackBuilder<T, Req, Res, C, R, M2> {
+        self.with(|classifier, replay, _| (classifier, replay, record))
+    }
+
+    /// The same settings with the classifier, replay and record `f` makes.
+    fn with<C2, R2, M2>(
+        self,
+        f: impl FnOnce(C, R, M) -> (C2, R2, M2),
+    ) -> FallbackBuilder<T, Req, Res, C2, R2, M2> {
+        let (classifier, replay, record) = f(self.classifier, self.replay, self.record);
         FallbackBuilder {
             primary: self.primary,
             primary_timeout: self.primary_timeout,
@@ -174,38 +196,7 @@ impl<T, Req, Res, C, R, M> FallbackBuilder<T, Req, Res, C, R, M> {
             respond: self.respond,
             content_filtered: self.content_filtered,
             classifier,
-            replay: self.replay,
-            record: self.record,
-        }
-    }
-
-    /// Copies requests for the tiers with `replay` (a
-    /// [`Replay`](crate::retry::Replay)) instead of cloning them.
-    pub fn replay<R2>(self, replay: R2) -> FallbackBuilder<T, Req, Res, C, R2, M> {
-        FallbackBuilder {
-            primary: self.primary,
-            primary_timeout: self.primary_timeout,
-            tiers: self.tiers,
-            respond: self.respond,
-            content_filtered: self.content_filtered,
-            classifier: self.classifier,
             replay,
-            record: self.record,
-        }
-    }
-
-    /// Records [`ServedBy`](super::ServedBy) with `record` (a
-    /// [`RecordServedBy`](super::RecordServedBy)) instead of in an
-    /// `http::Response`'s extensions; `()` records nothing.
-    pub fn record<M2>(self, record: M2) -> FallbackBuilder<T, Req, Res, C, R, M2> {
-        FallbackBuilder {
-            primary: self.primary,
-            primary_timeout: self.primary_timeout,
-            tiers: self.tiers,
-            respond: self.respond,
-            content_filtered: self.content_filtered,
-            classifier: self.classifier,
-            replay: self.replay,
             record,
         }
     }
