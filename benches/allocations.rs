@@ -95,4 +95,31 @@ fn main() {
     for (name, allocations) in rows {
         println!("| {name} | {allocations:.2} |");
     }
+
+    // What each layer's call moves around: the size of its response future.
+    fn future_size<S: tower::Service<Request>>(_: &S) -> usize {
+        std::mem::size_of::<S::Future>()
+    }
+    println!();
+    println!("| response future | bytes |");
+    println!("|---|---|");
+    let sizes = [
+        (
+            "`tokio::time::Sleep` (one timer)",
+            std::mem::size_of::<tokio::time::Sleep>(),
+        ),
+        ("retry", future_size(&retry(false))),
+        ("fallback", future_size(&fallback(false))),
+        (
+            "stack (budget → retry → breaker → attempt timeout)",
+            future_size(&stack()),
+        ),
+        (
+            "full stack (budget → fallback → retry → breaker → attempt timeout)",
+            future_size(&full_stack(false)),
+        ),
+    ];
+    for (name, bytes) in sizes {
+        println!("| {name} | {bytes} |");
+    }
 }

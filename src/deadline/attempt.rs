@@ -1,14 +1,16 @@
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use tower_service::Service;
 
-use super::PropagateDeadline;
-use super::future::ResponseFuture;
+use super::future::{Expiry, ResponseFuture};
+use super::{Deadline, PropagateDeadline};
 use crate::BoxError;
 
 /// Times out each call after `min(per_try, remaining)`, where `remaining` is
-/// what the current [`Deadline`](super::Deadline) leaves.
+/// what the current [`Deadline`] leaves.
 ///
 /// Put it below [`Retry`](crate::retry::Retry) so that each attempt has its
 /// own limit. When the per-attempt limit fires the error is
@@ -78,14 +80,16 @@ where
     }
 
     fn call(&mut self, mut request: Req) -> Self::Future {
-        let Self {
-            inner,
-            per_try,
-            propagate,
-        } = self;
-        ResponseFuture::limited(*per_try, |deadline| {
-            propagate.propagate(&mut request, deadline);
-            inner.call(request)
-        })
+        let now = Instant::now();
+        let own = Deadline::after_from(now, self.per_try);
+        let (deadline, expiry) = match Deadline::current() {
+            Some(logical) if logical < own => (logical, Expiry::Deadline),
+            _ => (own, Expiry::Attempt),
+        };
+        if deadline.instant() <= now {
+            return ResponseFuture::expired(deadline.instant(), expiry);
+        }
+        self.propagate.propagate(&mut request, deadline);
+        ResponseFuture::new(self.inner.call(request), deadline.instant(), expiry, None)
     }
 }

@@ -1,12 +1,11 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 
-use super::{AttemptTimedOut, Deadline, DeadlineExceeded, scope};
+use super::{AttemptTimedOut, DeadlineExceeded, scope};
 use crate::BoxError;
 
 /// What the timer means when it fires.
@@ -59,24 +58,6 @@ impl<F> ResponseFuture<F> {
             expiry,
             scope,
         }
-    }
-
-    /// Calls `call` with the deadline of one attempt limited to `limit` from
-    /// now, or less if the current [`Deadline`] is earlier, and times it.
-    /// If no time is left, `call` is not called and the future fails at
-    /// once.
-    pub(super) fn limited(limit: Duration, call: impl FnOnce(Deadline) -> F) -> Self {
-        let now = Instant::now();
-        let own = Deadline::after_from(now, limit);
-        let (deadline, expiry) = match Deadline::current() {
-            Some(logical) if logical < own => (logical, Expiry::Deadline),
-            _ => (own, Expiry::Attempt),
-        };
-        let at = deadline.instant();
-        if at <= now {
-            return Self::expired(at, expiry);
-        }
-        Self::new(call(deadline), at, expiry, None)
     }
 
     pub(super) fn expired(at: Instant, expiry: Expiry) -> Self {

@@ -485,6 +485,9 @@ where
 
     /// Records which tier `result` came from, if it is a response.
     fn served(&self, mut result: Result<Res, BoxError>, tier: usize) -> Result<Res, BoxError> {
+        if !M::RECORDS {
+            return result;
+        }
         if let Ok(response) = &mut result {
             let served = ServedBy::new(tier + 1, self.chain.name(tier).clone(), self.calls);
             self.record.record(response, &served);

@@ -19,10 +19,10 @@ use crate::retry::CloneReplay;
 /// recorded `M`; only `T` and the request type usually need naming, and
 /// rarely even those.
 pub struct FallbackLayer<T, Req, Res, C = DefaultClassifier, R = CloneReplay, M = InExtensions> {
-    chain: Arc<Chain<T, Req, Res>>,
-    classifier: C,
-    replay: R,
-    record: M,
+    pub(super) chain: Arc<Chain<T, Req, Res>>,
+    pub(super) classifier: C,
+    pub(super) replay: R,
+    pub(super) record: M,
 }
 
 impl<T, Req, Res> FallbackLayer<T, Req, Res> {
@@ -60,13 +60,10 @@ impl<S, T, Req, Res, C: Clone, R: Clone, M: Clone> Layer<S>
     type Service = Fallback<S, T, Req, Res, C, R, M>;
 
     fn layer(&self, primary: S) -> Self::Service {
-        Fallback::from_parts(
+        Fallback {
             primary,
-            self.chain.clone(),
-            self.classifier.clone(),
-            self.replay.clone(),
-            self.record.clone(),
-        )
+            layer: self.clone(),
+        }
     }
 }
 

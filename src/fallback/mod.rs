@@ -151,12 +151,10 @@ mod stats;
 mod tier;
 
 use std::fmt;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tower_service::Service;
 
-use self::config::Chain;
 pub use self::config::{FallbackBuilder, STATIC_RESPONSE};
 pub use self::future::ResponseFuture;
 pub use self::graph::{DEFAULT_MAX_DEPTH, FallbackGraph, FallbackGraphBuilder, GraphChain};
@@ -175,32 +173,14 @@ pub const MAX_TIERS: usize = 16;
 /// See the [module docs](self).
 pub struct Fallback<S, T, Req, Res, C, R, M> {
     primary: S,
-    chain: Arc<Chain<T, Req, Res>>,
-    classifier: C,
-    replay: R,
-    record: M,
+    // The tiers, classifier, replay and recorder, shared with the layer.
+    layer: FallbackLayer<T, Req, Res, C, R, M>,
 }
 
 impl<S, T, Req, Res, C, R, M> Fallback<S, T, Req, Res, C, R, M> {
-    fn from_parts(
-        primary: S,
-        chain: Arc<Chain<T, Req, Res>>,
-        classifier: C,
-        replay: R,
-        record: M,
-    ) -> Self {
-        Self {
-            primary,
-            chain,
-            classifier,
-            replay,
-            record,
-        }
-    }
-
     /// A handle on the counters, shared with the layer and every clone.
     pub fn handle(&self) -> FallbackHandle {
-        FallbackHandle::new(self.chain.stats.clone())
+        self.layer.handle()
     }
 
     /// A reference to the primary.
@@ -239,10 +219,16 @@ where
     }
 
     fn call(&mut self, request: Req) -> Self::Future {
-        let kept = if self.chain.tiers.is_empty() {
+        let FallbackLayer {
+            chain,
+            classifier,
+            replay,
+            record,
+        } = &self.layer;
+        let kept = if chain.tiers.is_empty() {
             None
         } else {
-            let kept = self.replay.replay(&request);
+            let kept = replay.replay(&request);
             if kept.is_none() {
                 tracing::debug!(layer = "fallback", outcome = "not_replayable");
             }
@@ -250,13 +236,13 @@ where
         };
         let primary = &mut self.primary;
         ResponseFuture::new(
-            self.chain.primary_timeout,
+            chain.primary_timeout,
             || primary.call(request),
-            self.chain.clone(),
+            chain.clone(),
             kept,
-            self.classifier.clone(),
-            self.replay.clone(),
-            self.record.clone(),
+            classifier.clone(),
+            replay.clone(),
+            record.clone(),
         )
     }
 }
@@ -265,26 +251,20 @@ impl<S: Clone, T, Req, Res, C: Clone, R: Clone, M: Clone> Clone
     for Fallback<S, T, Req, Res, C, R, M>
 {
     fn clone(&self) -> Self {
-        Self::from_parts(
-            self.primary.clone(),
-            self.chain.clone(),
-            self.classifier.clone(),
-            self.replay.clone(),
-            self.record.clone(),
-        )
+        Self {
+            primary: self.primary.clone(),
+            layer: self.layer.clone(),
+        }
     }
 }
 
-impl<S: fmt::Debug, T: fmt::Debug, Req, Res, C: fmt::Debug, R: fmt::Debug, M: fmt::Debug> fmt::Debug
+impl<S: fmt::Debug, T, Req, Res, C: fmt::Debug, R: fmt::Debug, M: fmt::Debug> fmt::Debug
     for Fallback<S, T, Req, Res, C, R, M>
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Fallback")
             .field("primary", &self.primary)
-            .field("chain", &self.chain)
-            .field("classifier", &self.classifier)
-            .field("replay", &self.replay)
-            .field("record", &self.record)
+            .field("layer", &self.layer)
             .finish()
     }
 }

@@ -82,6 +82,10 @@ impl fmt::Debug for ServedBy {
 ///   skip the extension map's allocation on every response);
 /// - any `Fn(&mut Res, &ServedBy)` does what it likes, e.g. sets a header.
 pub trait RecordServedBy<Res> {
+    /// Whether this records anything at all; `false` spares the layer
+    /// making a [`ServedBy`] for each response.
+    const RECORDS: bool = true;
+
     /// Records `served` on `response`.
     fn record(&self, response: &mut Res, served: &ServedBy);
 }
@@ -98,6 +102,8 @@ impl<B> RecordServedBy<http::Response<B>> for InExtensions {
 }
 
 impl<Res> RecordServedBy<Res> for () {
+    const RECORDS: bool = false;
+
     #[inline]
     fn record(&self, _: &mut Res, _: &ServedBy) {}
 }

@@ -7,7 +7,7 @@ use tower::limit::ConcurrencyLimit;
 use tower::{Layer, Service, ServiceExt};
 use tower_failover::fallback::{FallbackLayer, Tier};
 
-use crate::support::{Step, Upstream, ok, poll_once, request, status};
+use crate::support::{Step, Upstream, cancel_at_every_poll, ok, poll_once, request, status};
 use crate::{Req, Res};
 
 /// Three tiers, each slow to fail, the last slow to serve: every poll lands
@@ -19,7 +19,7 @@ fn upstreams() -> [Upstream; 3] {
 
 fn service(
     upstreams: &[Upstream; 3],
-) -> impl Service<Req, Response = Res, Error = tower_failover::BoxError> {
+) -> impl Service<Req, Response = Res, Error = tower_failover::BoxError> + use<> {
     FallbackLayer::builder("primary")
         .primary_timeout(Duration::from_secs(1))
         .tier(Tier::new("second", upstreams[1].clone()).timeout(Duration::from_secs(1)))
@@ -31,50 +31,11 @@ fn service(
 
 #[tokio::test(start_paused = true)]
 async fn cancelling_at_every_poll_leaves_no_tier_half_called() {
-    let mut full_polls = 0;
-    {
+    cancel_at_every_poll(|| {
         let upstreams = upstreams();
-        let mut service = service(&upstreams);
-        let mut future = Box::pin(service.ready().await.unwrap().call(request()));
-        loop {
-            full_polls += 1;
-            if let Some(result) = poll_once(&mut future).await {
-                assert_eq!(result.unwrap().status(), 200);
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-    assert!(
-        full_polls > 10,
-        "the run spans many polls, got {full_polls}"
-    );
-    for cancel_after in 1..full_polls {
-        let upstreams = upstreams();
-        let mut service = service(&upstreams);
-        let mut future = Box::pin(service.ready().await.unwrap().call(request()));
-        for _ in 0..cancel_after {
-            assert!(poll_once(&mut future).await.is_none());
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        let calls: Vec<_> = upstreams.iter().map(Upstream::call_count).collect();
-        drop(future);
-        for upstream in &upstreams {
-            assert_eq!(
-                upstream.live_futures(),
-                0,
-                "cancelled after {cancel_after} polls"
-            );
-            assert_eq!(
-                upstream.live_responses(),
-                0,
-                "cancelled after {cancel_after} polls"
-            );
-        }
-        tokio::time::sleep(Duration::from_secs(10)).await;
-        let after: Vec<_> = upstreams.iter().map(Upstream::call_count).collect();
-        assert_eq!(after, calls, "no tier called after the drop");
-    }
+        (service(&upstreams), upstreams.to_vec())
+    })
+    .await;
 }
 
 #[tokio::test(start_paused = true)]

@@ -18,12 +18,13 @@ use tokio::time::Instant;
 use tower::{Layer, Service, ServiceExt};
 use tower_failover::BoxError;
 use tower_failover::circuit_breaker::{BreakerConfig, CircuitBreaker};
-use tower_failover::classify::{DefaultClassifier, FailureKind, Outcome};
+use tower_failover::classify::{Classify, DefaultClassifier, FailureKind, Outcome};
 use tower_failover::deadline::{AttemptTimedOut, DeadlineExceeded, TimeoutBudgetLayer};
 use tower_failover::fallback::{
-    Fallback, FallbackBuilder, FallbackLayer, InExtensions, ServedBy, Tier,
+    Fallback, FallbackBuilder, FallbackHandle, FallbackLayer, InExtensions, RecordServedBy,
+    ServedBy, Tier,
 };
-use tower_failover::retry::{Backoff, CloneReplay, RetryLayer, RetryPolicy};
+use tower_failover::retry::{Backoff, CloneReplay, Replay, RetryLayer, RetryPolicy};
 
 type Req = http::Request<String>;
 type Res = http::Response<TrackedBody>;
@@ -44,6 +45,26 @@ fn fallback(
     builder(tiers).build().unwrap().layer(primary.clone())
 }
 
+/// Sends one request through `layer` around `primary`: the response, and
+/// the layer's counters.
+async fn send<C, R, M>(
+    layer: FallbackLayer<Upstream, Req, Res, C, R, M>,
+    primary: &Upstream,
+) -> (Res, FallbackHandle)
+where
+    C: Classify<Res, BoxError> + Clone,
+    R: Replay<Req> + Clone,
+    M: RecordServedBy<Res> + Clone,
+{
+    let handle = layer.handle();
+    let response = layer
+        .layer(primary.clone())
+        .oneshot(request())
+        .await
+        .unwrap();
+    (response, handle)
+}
+
 /// Who served: (tier, name, attempts).
 fn served(response: &Res) -> (usize, String, u32) {
     let served = response
@@ -58,12 +79,7 @@ async fn a_503_from_the_primary_is_served_by_tier_2() {
     let primary = Upstream::new([status(503)]);
     let backup = Upstream::new([ok()]);
     let layer = builder(&[("backup", &backup)]).build().unwrap();
-    let handle = layer.handle();
-    let response = layer
-        .layer(primary.clone())
-        .oneshot(request())
-        .await
-        .unwrap();
+    let (response, handle) = send(layer, &primary).await;
     assert_eq!(response.status(), 200);
     assert_eq!(served(&response), (2, "backup".to_owned(), 2));
     assert!(
@@ -148,12 +164,7 @@ async fn a_400_never_falls_back() {
     let primary = Upstream::new([status(400)]);
     let backup = Upstream::new([ok()]);
     let layer = builder(&[("backup", &backup)]).build().unwrap();
-    let handle = layer.handle();
-    let response = layer
-        .layer(primary.clone())
-        .oneshot(request())
-        .await
-        .unwrap();
+    let (response, handle) = send(layer, &primary).await;
     assert_eq!(response.status(), 400);
     assert_eq!(served(&response), (1, "primary".to_owned(), 1));
     assert_eq!(backup.call_count(), 0);
@@ -314,12 +325,7 @@ async fn the_static_response_comes_last() {
         })
         .build()
         .unwrap();
-    let handle = layer.handle();
-    let response = layer
-        .layer(primary.clone())
-        .oneshot(request())
-        .await
-        .unwrap();
+    let (response, handle) = send(layer, &primary).await;
     assert_eq!(served(&response), (3, "static".to_owned(), 2));
     assert_eq!((primary.call_count(), backup.call_count()), (1, 1));
     assert_eq!(primary.live_responses() + backup.live_responses(), 0);
@@ -354,8 +360,7 @@ async fn a_context_length_failure_goes_only_to_tiers_that_accept_the_request() {
         .tier(Tier::new("large", large.clone()).guard(|r: &Req| r.body().len() < 1_000))
         .build()
         .unwrap();
-    let handle = layer.handle();
-    let response = layer.layer(primary).oneshot(request()).await.unwrap();
+    let (response, handle) = send(layer, &primary).await;
     assert_eq!(served(&response), (4, "large".to_owned(), 2));
     assert_eq!((small.call_count(), refuses.call_count()), (0, 0));
     let skipped: Vec<_> = handle.tiers().iter().map(|t| t.skipped()).collect();
@@ -382,7 +387,7 @@ async fn a_guard_skips_its_tier_for_any_failure() {
 async fn content_filtering_falls_back_only_when_configured() {
     let classifier = |result: &Result<Res, BoxError>| match result {
         Ok(r) if r.status() == 400 => Outcome::failure(FailureKind::ContentFiltered),
-        other => tower_failover::classify::Classify::classify(&DefaultClassifier, other),
+        other => DefaultClassifier.classify(other),
     };
     for enabled in [false, true] {
         let primary = Upstream::new([status(400)]);
@@ -836,8 +841,7 @@ async fn a_request_that_cannot_be_copied_skips_the_tiers_to_the_static_response(
         .static_response(|_| Res::new(TrackedBody::counted(Arc::default())))
         .build()
         .unwrap();
-    let handle = layer.handle();
-    let response = layer.layer(primary).oneshot(request()).await.unwrap();
+    let (response, handle) = send(layer, &primary).await;
     assert_eq!(served(&response).1, "static");
     let skipped: Vec<_> = handle.tiers().iter().map(|t| t.skipped()).collect();
     assert_eq!(skipped, [0, 1, 0]);
@@ -887,4 +891,30 @@ fn a_layer_with_tiers_that_are_send_but_not_sync_is_send_and_sync() {
     send(&service);
     sync(&service);
     send(&service.call(request()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn who_served_is_recorded_where_the_recorder_says() {
+    // A closure: in a header instead of the extensions.
+    let primary = Upstream::new([status(503)]);
+    let backup = Upstream::new([ok()]);
+    let layer = builder(&[("backup", &backup)])
+        .record(|response: &mut Res, served: &ServedBy| {
+            let value = format!("{};{}", served.name(), served.attempts());
+            response
+                .headers_mut()
+                .insert("x-served-by", value.parse().unwrap());
+        })
+        .build()
+        .unwrap();
+    let (response, _) = send(layer, &primary).await;
+    assert_eq!(response.headers()["x-served-by"], "backup;2");
+    assert!(response.extensions().get::<ServedBy>().is_none());
+
+    // `()`: nowhere.
+    let primary = Upstream::new([ok()]);
+    let layer = builder(&[]).record(()).build().unwrap();
+    let (response, handle) = send(layer, &primary).await;
+    assert!(response.extensions().get::<ServedBy>().is_none());
+    assert_eq!(handle.tiers()[0].served(), 1, "counted all the same");
 }

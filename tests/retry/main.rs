@@ -10,7 +10,7 @@ mod replay;
 use std::io::ErrorKind;
 use std::time::Duration;
 
-use support::{Step, Upstream, io_error, ok, poll_once, request, status};
+use support::{Step, Upstream, cancel_at_every_poll, io_error, ok, poll_once, request, status};
 use tokio::time::Instant;
 use tower::{Layer, Service, ServiceExt};
 use tower_failover::BoxError;
@@ -380,51 +380,9 @@ async fn cancelling_at_every_await_point_leaves_nothing_behind() {
             ok().after(Duration::from_millis(50)),
         ])
     };
-    // How many polls a full run takes.
-    let mut full_polls = 0;
-    {
+    cancel_at_every_poll(|| {
         let upstream = script();
-        let mut service = retry(&upstream, policy(3));
-        service.ready().await.unwrap();
-        let mut future = Box::pin(service.call(request()));
-        loop {
-            full_polls += 1;
-            if poll_once(&mut future).await.is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-    assert!(
-        full_polls > 10,
-        "the run should span many polls, got {full_polls}"
-    );
-    for cancel_after in 1..full_polls {
-        let upstream = script();
-        let mut service = retry(&upstream, policy(3));
-        service.ready().await.unwrap();
-        let mut future = Box::pin(service.call(request()));
-        for _ in 0..cancel_after {
-            assert!(poll_once(&mut future).await.is_none());
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        let calls_at_drop = upstream.call_count();
-        drop(future);
-        assert_eq!(
-            upstream.live_futures(),
-            0,
-            "cancelled after {cancel_after} polls"
-        );
-        assert_eq!(
-            upstream.live_responses(),
-            0,
-            "cancelled after {cancel_after} polls"
-        );
-        tokio::time::sleep(Duration::from_secs(10)).await;
-        assert_eq!(
-            upstream.call_count(),
-            calls_at_drop,
-            "no attempt after the drop"
-        );
-    }
+        (retry(&upstream, policy(3)), vec![upstream])
+    })
+    .await;
 }

@@ -238,3 +238,61 @@ pub async fn poll_once<F: Future + Unpin>(future: &mut F) -> Option<F::Output> {
     })
     .await
 }
+
+/// Cancels a call at every poll of its run. `start` makes the service and
+/// the upstreams behind it. A first call is polled to the end (10 ms of
+/// paused time between polls) to count its polls; then, for each count, a
+/// fresh call is polled that many times and dropped, and no upstream may
+/// have a call in flight or a response alive, or be called afterwards.
+pub async fn cancel_at_every_poll<S>(start: impl Fn() -> (S, Vec<Upstream>))
+where
+    S: tower::Service<http::Request<String>>,
+    S::Error: std::fmt::Debug,
+{
+    use tower::ServiceExt;
+    let mut full_polls = 0;
+    {
+        let (mut service, _upstreams) = start();
+        let mut future = Box::pin(service.ready().await.unwrap().call(request()));
+        loop {
+            full_polls += 1;
+            if let Some(result) = poll_once(&mut future).await {
+                result.expect("the uncancelled run succeeds");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    assert!(
+        full_polls > 10,
+        "the run should span many polls, got {full_polls}"
+    );
+    for cancel_after in 1..full_polls {
+        let (mut service, upstreams) = start();
+        let mut future = Box::pin(service.ready().await.unwrap().call(request()));
+        for _ in 0..cancel_after {
+            assert!(poll_once(&mut future).await.is_none());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let calls: Vec<_> = upstreams.iter().map(Upstream::call_count).collect();
+        drop(future);
+        for upstream in &upstreams {
+            assert_eq!(
+                upstream.live_futures(),
+                0,
+                "cancelled after {cancel_after} polls"
+            );
+            assert_eq!(
+                upstream.live_responses(),
+                0,
+                "cancelled after {cancel_after} polls"
+            );
+        }
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let after: Vec<_> = upstreams.iter().map(Upstream::call_count).collect();
+        assert_eq!(
+            after, calls,
+            "no call after the drop (cancelled after {cancel_after} polls)"
+        );
+    }
+}
