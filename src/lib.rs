@@ -84,6 +84,8 @@ pub mod hint;
 pub mod circuit_breaker;
 #[cfg(feature = "fallback")]
 pub mod fallback;
+#[cfg(feature = "llm")]
+pub mod llm;
 #[cfg(feature = "retry")]
 pub mod retry;
 
