@@ -17,9 +17,7 @@ where
         match result {
             Ok(response) => match classify_status(response.status()) {
                 None => Outcome::Success,
-                Some(kind) => Outcome::Failure(
-                    super::Failure::new(kind).with_hint(Hint::from_headers(response.headers())),
-                ),
+                Some(kind) => Outcome::Failure(classify_failed_response(response, kind)),
             },
             Err(error) => Outcome::Failure(match error.as_dyn_error() {
                 Some(error) => classify_error(error),
@@ -28,6 +26,24 @@ where
             }),
         }
     }
+}
+
+/// A failed response: its status's kind, refined by what an error-body layer
+/// found in its body (with the `llm` feature), and the server's hint from its
+/// headers, or else from its body.
+#[cold]
+fn classify_failed_response<B>(response: &http::Response<B>, kind: FailureKind) -> super::Failure {
+    let hint = Hint::from_headers(response.headers());
+    #[cfg(feature = "llm")]
+    if let Some(found) = response.extensions().get::<crate::llm::ProviderError>() {
+        let kind = found.kind().unwrap_or(kind);
+        let hint = match (hint.retry_after(), found.retry_after()) {
+            (None, Some(after)) => hint.with_retry_after(after),
+            _ => hint,
+        };
+        return super::Failure::new(kind).with_hint(hint);
+    }
+    super::Failure::new(kind).with_hint(hint)
 }
 
 /// The [`FailureKind`] of an HTTP status, or `None` for a success

@@ -88,15 +88,22 @@ impl Failure {
     /// [`FailureKind::is_retryable`].
     ///
     /// Like the official OpenAI and Anthropic SDKs, an explicit
-    /// `x-should-retry` overrules the status in both directions, with one
-    /// exception: this crate's own rejections
-    /// ([`CircuitOpen`](FailureKind::CircuitOpen),
-    /// [`BudgetExhausted`](FailureKind::BudgetExhausted)) never carry a server
-    /// hint and are never retried.
+    /// `x-should-retry` overrules the status in both directions, with two
+    /// exceptions that are never retried whatever the server says: this
+    /// crate's own rejections ([`CircuitOpen`](FailureKind::CircuitOpen),
+    /// [`BudgetExhausted`](FailureKind::BudgetExhausted)), which carry no
+    /// server hint, and [`QuotaExhausted`](FailureKind::QuotaExhausted):
+    /// a used-up quota does not come back within a retry's wait, and
+    /// retrying it as if it were a rate limit only spends the budget.
     #[inline]
     pub const fn is_retryable(&self) -> bool {
         match (self.kind, self.hint.should_retry()) {
-            (FailureKind::CircuitOpen | FailureKind::BudgetExhausted, _) => false,
+            (
+                FailureKind::CircuitOpen
+                | FailureKind::BudgetExhausted
+                | FailureKind::QuotaExhausted,
+                _,
+            ) => false,
             (_, Some(explicit)) => explicit,
             (kind, None) => kind.is_retryable(),
         }
