@@ -8,7 +8,7 @@ use tokio::time::Instant;
 use super::error::{BreakerError, CircuitOpen};
 use super::state::{Sample, Shared, Ticket};
 use super::sync::Arc;
-use crate::classify::{Classify, Outcome};
+use crate::classify::{Classify, FailureKind, Outcome};
 
 /// An admitted call's claim on the breaker: the breaker learns how the call
 /// ended, or, if the future is dropped first, that it ended without an
@@ -49,6 +49,7 @@ impl Permit {
                     failed: failure.is_some(),
                     slow,
                     retry_after: failure.and_then(|f| f.retry_after()),
+                    trips: failure.is_some_and(|f| f.kind() == FailureKind::QuotaExhausted),
                 }
             }
         };

@@ -59,6 +59,11 @@ pub enum TransitionReason {
     SlowCallRate,
     /// Too many failures in a row.
     ConsecutiveFailures,
+    /// The upstream's quota or spend limit is used up
+    /// ([`FailureKind::QuotaExhausted`](crate::classify::FailureKind::QuotaExhausted)):
+    /// one such failure opens the breaker, since no call will pass until
+    /// someone pays.
+    QuotaExhausted,
     /// The open period ended and a call arrived.
     OpenElapsed,
     /// Every probe answered, under the thresholds.
@@ -82,6 +87,7 @@ impl TransitionReason {
             Self::FailureRate => "failure_rate",
             Self::SlowCallRate => "slow_call_rate",
             Self::ConsecutiveFailures => "consecutive_failures",
+            Self::QuotaExhausted => "quota_exhausted",
             Self::OpenElapsed => "open_elapsed",
             Self::ProbesSucceeded => "probes_succeeded",
             Self::ProbesFailed => "probes_failed",

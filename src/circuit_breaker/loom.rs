@@ -29,12 +29,14 @@ const SUCCESS: Sample = Sample::Counted {
     failed: false,
     slow: false,
     retry_after: None,
+    trips: false,
 };
 
 const FAILURE: Sample = Sample::Counted {
     failed: true,
     slow: false,
     retry_after: None,
+    trips: false,
 };
 
 /// Two callers race for one probe permit; one of them drops its call. The

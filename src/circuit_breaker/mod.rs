@@ -30,7 +30,12 @@
 //!   [`minimum_calls`](BreakerConfigBuilder::minimum_calls), a failure rate
 //!   or a slow-call rate at its threshold opens the breaker;
 //!   [`consecutive_failures`](BreakerConfigBuilder::consecutive_failures)
-//!   opens it whatever the window says.
+//!   opens it whatever the window says. One
+//!   [`QuotaExhausted`](crate::classify::FailureKind::QuotaExhausted)
+//!   failure (a 402, or a 429 whose body says `insufficient_quota`, read by
+//!   the `llm` feature's error-body layer) opens it at once
+//!   ([`TransitionReason::QuotaExhausted`]): no call will pass until
+//!   someone pays, so sending more only delays the fallback.
 //! - **The open period** grows with each consecutive opening
 //!   ([`OpenBackoff`]: exponential, capped, jittered). When a failure that
 //!   counts carried a server hint (`retry-after` on a 429, a quota error, a

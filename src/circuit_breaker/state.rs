@@ -134,6 +134,8 @@ pub(super) enum Sample {
         failed: bool,
         slow: bool,
         retry_after: Option<Duration>,
+        /// A failure that opens a closed breaker at once: a used-up quota.
+        trips: bool,
     },
 }
 
@@ -359,9 +361,10 @@ impl Shared {
             failed,
             slow,
             retry_after,
+            trips,
         } = sample
         {
-            self.complete_closed(ticket.generation, failed, slow, retry_after);
+            self.complete_closed(ticket.generation, failed, slow, retry_after, trips);
         }
     }
 
@@ -372,6 +375,7 @@ impl Shared {
         failed: bool,
         slow: bool,
         retry_after: Option<Duration>,
+        trips: bool,
     ) {
         let word = self.state.load(Ordering::Acquire);
         if generation(word) != ticket || !matches!(tag(word), CLOSED | FORCED_CLOSED) {
@@ -402,7 +406,9 @@ impl Shared {
         // Only a failed or slow call can trip the breaker, so only then is
         // the window summed (O(buckets) for a time window).
         let config = &self.config;
-        let reason = if config
+        let reason = if failed && trips {
+            TransitionReason::QuotaExhausted
+        } else if config
             .consecutive_failures
             .is_some_and(|n| consecutive >= n)
         {

@@ -12,7 +12,7 @@ use std::fmt;
 /// | [`RateLimited`](Self::RateLimited) | 429 rate limit, `RESOURCE_EXHAUSTED` | yes, after the hint | yes | yes |
 /// | [`Overloaded`](Self::Overloaded) | 529, Anthropic `overloaded_error` | yes | yes | yes |
 /// | [`Timeout`](Self::Timeout) | attempt timeout, 408 | yes | yes | yes |
-/// | [`QuotaExhausted`](Self::QuotaExhausted) | 402, 429 `insufficient_quota`, spend limits | **no** | yes | yes |
+/// | [`QuotaExhausted`](Self::QuotaExhausted) | 402, 429 `insufficient_quota`, spend limits | **no** | yes | yes, opens at once |
 /// | [`Auth`](Self::Auth) | 401, 403 | no | yes | yes |
 /// | [`ModelNotFound`](Self::ModelNotFound) | 404 | no | yes | yes |
 /// | [`ContextTooLong`](Self::ContextTooLong) | 400 `context_length_exceeded`, 413 | no | yes, to a tier that fits | no |

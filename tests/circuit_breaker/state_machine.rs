@@ -135,11 +135,11 @@ async fn caller_faults_and_non_breaker_kinds_count_as_nothing() {
 
 #[tokio::test(start_paused = true)]
 async fn every_breaker_kind_counts() {
-    // 429, 402, 401, 404, 408, 529 and an I/O error all count.
+    // 429, 401, 404, 408, 529 and an I/O error all count (402 opens the
+    // breaker at once: see below).
     let upstream = Upstream::new();
     upstream.then([
         status(429),
-        status(402),
         status(401),
         status(404),
         status(408),
@@ -152,10 +152,33 @@ async fn every_breaker_kind_counts() {
         .build()
         .unwrap();
     let mut service = CircuitBreaker::new(upstream.clone(), config);
-    for _ in 0..7 {
+    for _ in 0..6 {
         let _ = call(&mut service).await;
     }
-    assert_eq!(service.handle().metrics().failures, 7);
+    assert_eq!(service.handle().metrics().failures, 6);
+    assert_eq!(service.handle().state(), State::Closed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_used_up_quota_opens_at_once() {
+    let (config, log) = logged(base().window(Window::count(100)).minimum_calls(100));
+    let upstream = Upstream::new();
+    upstream.then([ok(), status(429), status(402)]);
+    let mut service = CircuitBreaker::new(upstream.clone(), config);
+    for _ in 0..2 {
+        call(&mut service).await.unwrap();
+    }
+    // A rate limit counts, far below the minimum calls.
+    assert_eq!(service.handle().state(), State::Closed);
+    // A used-up quota will not pass until someone pays: no call will.
+    assert_eq!(call(&mut service).await.unwrap(), 402);
+    assert_eq!(service.handle().state(), State::Open);
+    assert_eq!(
+        log.lock().unwrap().last().copied(),
+        Some((State::Closed, State::Open, TransitionReason::QuotaExhausted))
+    );
+    open_with(call(&mut service).await);
+    assert_eq!(upstream.calls(), 3);
 }
 
 #[tokio::test(start_paused = true)]
