@@ -10,6 +10,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 mod stacks;
 
 mod breaker;
+mod llm;
 
 use stacks::*;
 
@@ -113,6 +114,7 @@ fn all(c: &mut Criterion) {
     fallback_fires(c);
     rejection(c);
     breaker::benches(c);
+    llm::benches(c);
 }
 
 criterion_group!(benches, all);

@@ -169,13 +169,20 @@ async fn an_error_body_within_the_limit_is_read_and_replayed_with_its_trailers()
     let probe = Probe::default();
     let make = {
         let probe = probe.clone();
-        move || probe.body(&["{\"a\":", " 1,", "\"b\":2}"]).trailers(trailers())
+        move || {
+            probe
+                .body(&["{\"a\":", " 1,", "\"b\":2}"])
+                .trailers(trailers())
+        }
     };
     let response = upstream(503, make).oneshot(()).await.unwrap();
     // Read before the response was returned: three chunks and the trailers.
     assert_eq!(probe.polls(), 4);
     assert_eq!(probe.alive(), 0, "the read body was not released");
-    assert_eq!(response.body().read_bytes(), Some(&b"{\"a\": 1,\"b\":2}"[..]));
+    assert_eq!(
+        response.body().read_bytes(),
+        Some(&b"{\"a\": 1,\"b\":2}"[..])
+    );
     assert_eq!(response.body().size_hint().exact(), Some(14));
 
     let (data, got_trailers, error) = collect(response.into_body()).await;
@@ -254,7 +261,10 @@ async fn an_error_body_that_fails_replays_what_arrived_then_the_error() {
     let Ok(response) = result;
     let (data, _, error) = collect(response.into_body()).await;
     assert_eq!(data, b"{\"error\":");
-    assert_eq!(error.map(|error| error.kind()), Some(io::ErrorKind::ConnectionReset));
+    assert_eq!(
+        error.map(|error| error.kind()),
+        Some(io::ErrorKind::ConnectionReset)
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -277,7 +287,9 @@ async fn classify(status: u16, body: &'static str) -> (FailureKind, http::Respon
     let service = ErrorBodyLayer::new().layer(service_fn(move |()| async move {
         let response = http::Response::builder()
             .status(status)
-            .body(http_body_util::Full::new(Bytes::from_static(body.as_bytes())))
+            .body(http_body_util::Full::new(Bytes::from_static(
+                body.as_bytes(),
+            )))
             .unwrap();
         Ok::<_, Infallible>(response)
     }));
@@ -305,7 +317,10 @@ async fn the_body_refines_the_status() {
     assert_eq!(kind, FailureKind::QuotaExhausted);
     assert_eq!(response.body(), QUOTA.as_bytes());
     assert_eq!(
-        response.extensions().get::<ProviderError>().and_then(ProviderError::code),
+        response
+            .extensions()
+            .get::<ProviderError>()
+            .and_then(ProviderError::code),
         Some("insufficient_quota")
     );
 

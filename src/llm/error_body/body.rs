@@ -121,7 +121,9 @@ where
                 .map(|frame| frame.map(|frame| frame.map(to_bytes))),
             KindProj::Read { data, trailers } => Poll::Ready(match data.take() {
                 Some(data) => Some(Ok(Frame::data(data))),
-                None => trailers.take().map(|trailers| Ok(Frame::trailers(trailers))),
+                None => trailers
+                    .take()
+                    .map(|trailers| Ok(Frame::trailers(trailers))),
             }),
             KindProj::Prefixed { prefix, rest } => match prefix.take() {
                 Some(prefix) => Poll::Ready(Some(Ok(Frame::data(prefix)))),
