@@ -287,6 +287,29 @@ impl<B> ReplayBody<B> {
         matches!(self.kind, Kind::Buffered { .. })
     }
 
+    /// The bytes of a buffered body (empty if it has none), or `None` for a
+    /// streaming one; for `llm::model::JsonBody`.
+    #[cfg(feature = "llm")]
+    pub(crate) fn buffered_bytes(&self) -> Option<&[u8]> {
+        match &self.kind {
+            Kind::Buffered { data, .. } => Some(data.as_deref().unwrap_or_default()),
+            Kind::Streaming { .. } => None,
+        }
+    }
+
+    /// Replaces the data of a buffered body (its trailers kept); `false`,
+    /// changing nothing, for a streaming one.
+    #[cfg(feature = "llm")]
+    pub(crate) fn set_buffered_bytes(&mut self, bytes: Bytes) -> bool {
+        match &mut self.kind {
+            Kind::Buffered { data, .. } => {
+                *data = (!bytes.is_empty()).then_some(bytes);
+                true
+            }
+            Kind::Streaming { .. } => false,
+        }
+    }
+
     /// A copy of a buffered body (a cheap reference-counted clone), or
     /// `None` for a streaming one.
     pub fn try_clone(&self) -> Option<Self> {
