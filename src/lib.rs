@@ -92,7 +92,7 @@ pub mod retry;
 mod config_error;
 #[cfg(any(feature = "circuit-breaker", feature = "fallback"))]
 mod name;
-#[cfg(any(feature = "retry", feature = "circuit-breaker"))]
+#[cfg(any(feature = "retry", feature = "circuit-breaker", feature = "llm"))]
 mod rng;
 mod scoped;
 

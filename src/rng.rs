@@ -1,8 +1,9 @@
-//! A small, fast, non-cryptographic random source for jitter.
+//! A small, fast, non-cryptographic random source for jitter and
+//! idempotency keys.
 //!
 //! One xorshift64* state per thread, seeded from the standard library's
 //! per-process random keys, so that two processes (or two threads) never
-//! jitter in lockstep. Jitter needs spread, not secrecy.
+//! jitter in lockstep (or make the same key). Neither needs secrecy.
 
 use std::cell::Cell;
 use std::collections::hash_map::RandomState;

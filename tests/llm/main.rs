@@ -7,6 +7,7 @@ mod support;
 
 mod error_body;
 mod idempotency;
-mod model;
+mod model_rewrite;
 mod provider;
 mod sse;
+mod stack;

@@ -1,8 +1,4 @@
-use std::cell::Cell;
-use std::collections::hash_map::RandomState;
 use std::fmt;
-use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::{BufMut, BytesMut};
 use http::HeaderValue;
@@ -28,7 +24,8 @@ impl IdempotencyKey {
     /// (`xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx`, lowercase).
     ///
     /// The 122 random bits come from a fast non-cryptographic generator
-    /// seeded from the standard library's per-process random keys: keys
+    /// (xorshift64\*, one per thread) seeded from the standard library's
+    /// per-process random keys: keys
     /// are unique with overwhelming probability, but they are **not
     /// secret**: whoever sees enough of them can predict the next. Do not
     /// use them as tokens.
@@ -80,41 +77,7 @@ impl fmt::Debug for IdempotencyKey {
     }
 }
 
-thread_local! {
-    // This thread's two seeds and how many keys it made.
-    static STATE: (u64, u64, Cell<u64>) = seeds();
-}
-
-fn seeds() -> (u64, u64, Cell<u64>) {
-    // Told apart even if two threads drew the same standard library keys.
-    static THREADS: AtomicU64 = AtomicU64::new(0);
-    let thread = THREADS.fetch_add(1, Ordering::Relaxed);
-    let seed = |salt: u64| {
-        let mut hasher = RandomState::new().build_hasher();
-        hasher.write_u64(thread);
-        hasher.write_u64(salt);
-        hasher.finish()
-    };
-    (seed(1), seed(2), Cell::new(0))
-}
-
-/// splitmix64's finaliser: a bijection on `u64` that mixes every bit.
-fn mix(mut x: u64) -> u64 {
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
-}
-
-/// 128 random bits: splitmix64 over a per-thread counter, from two seeds.
+/// 128 random bits from the crate's per-thread generator.
 fn next_u128() -> (u64, u64) {
-    const GAMMA: u64 = 0x9e37_79b9_7f4a_7c15;
-    STATE.with(|(first, second, count)| {
-        let n = count.get().wrapping_add(1);
-        count.set(n);
-        let step = n.wrapping_mul(GAMMA);
-        (
-            mix(first.wrapping_add(step)),
-            mix(second.wrapping_add(step)),
-        )
-    })
+    (crate::rng::next_u64(), crate::rng::next_u64())
 }

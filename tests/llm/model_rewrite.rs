@@ -458,9 +458,6 @@ fn whitespace() -> impl Strategy<Value = Vec<&'static str>> {
 }
 
 proptest! {
-    // The breaker's model tests own `tests/proptest-regressions/model.txt`.
-    #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
-
     #[test]
     fn set_model_changes_the_model_bytes_and_nothing_else(
         members in prop::collection::btree_map(key(), value(), 0..6),
