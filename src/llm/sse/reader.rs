@@ -213,7 +213,7 @@ impl EventReader {
     /// skips the rest of the block.
     pub fn next_event(&mut self, input: &mut &[u8]) -> Result<Option<Event>, EventTooLarge> {
         if self.bom.is_some() {
-            self.skip_bom(input);
+            self.skip_bom(input)?;
         }
         while !input.is_empty() {
             if self.after_cr {
@@ -244,23 +244,24 @@ impl EventReader {
     }
 
     /// Skips a leading BOM, possibly split across chunks. A partial match
-    /// that turns out not to be a BOM is read as ordinary bytes.
-    fn skip_bom(&mut self, input: &mut &[u8]) {
+    /// that turns out not to be a BOM is read as ordinary bytes (they start
+    /// a field line: they are neither CR, LF nor `:`).
+    fn skip_bom(&mut self, input: &mut &[u8]) -> Result<(), EventTooLarge> {
         while let Some(matched) = self.bom {
-            let Some(&byte) = input.first() else { return };
+            let Some(&byte) = input.first() else {
+                return Ok(());
+            };
             if byte == BOM[usize::from(matched)] {
                 *input = &input[1..];
                 self.bom = (matched < 2).then_some(matched + 1);
             } else {
                 self.bom = None;
                 if matched > 0 {
-                    // Not a BOM after all: those bytes start a field line
-                    // (they are neither CR, LF nor `:`).
-                    self.state = Line::Field;
-                    self.line.extend_from_slice(&BOM[..usize::from(matched)]);
+                    self.segment(&BOM[..usize::from(matched)], false)?;
                 }
             }
         }
+        Ok(())
     }
 
     /// Handles one piece of a line (without its line end); `ends` if the
