@@ -949,7 +949,7 @@ proptest! {
         cuts in prop::collection::vec(any::<usize>(), 0..20),
         max in 0usize..80,
     ) {
-        let whole = read_chunks(&[bytes.clone()], max);
+        let whole = read_chunks(std::slice::from_ref(&bytes), max);
         let chunks = chunked(&bytes, &cuts);
         prop_assert_eq!(read_chunks(&chunks, max), whole.clone());
         let bytewise: Vec<Vec<u8>> = bytes.iter().map(|&b| vec![b]).collect();

@@ -22,6 +22,12 @@ pin_project! {
     /// byte for byte; a transport error or the idle timeout
     /// ([`StreamTimedOut`]) ends it with an error, never with a
     /// clean-looking end. See the [module docs](super).
+    ///
+    /// Frames are turned into [`Bytes`] with `copy_to_bytes`, which copies
+    /// nothing when the inner body's data already is `Bytes` (hyper's is).
+    /// A guarded body holds a timer, so `SseBody` is not `Unpin`: pin it
+    /// (`Box::pin`, `std::pin::pin!`) or box it
+    /// (`http_body_util::BodyExt::boxed`) where `Unpin` is needed.
     pub struct SseBody<B> {
         #[pin]
         kind: Kind<B>,

@@ -278,26 +278,25 @@ fn read_data<D: Buf>(
         let len = chunk.len();
         data.advance(len);
     }
+    // The reader reads the whole input unless an event ends in it.
     let mut input = &buffer[start..];
-    loop {
-        match reader.next_event(&mut input) {
-            Ok(Some(event)) => {
-                if is_error(&event) {
-                    let error = StreamErrorEvent::new(event);
-                    return Some(Err(Box::new(error)));
-                }
-                tracing::trace!(layer = "sse", outcome = "committed", bytes = buffer.len());
-                return Some(Ok(()));
+    match reader.next_event(&mut input) {
+        Ok(Some(event)) => {
+            if is_error(&event) {
+                let error = StreamErrorEvent::new(event);
+                return Some(Err(Box::new(error)));
             }
-            Ok(None) => break,
-            Err(_) => {
-                tracing::debug!(
-                    layer = "sse",
-                    outcome = "too_large",
-                    max = config.max_first_event_bytes
-                );
-                return Some(Ok(()));
-            }
+            tracing::trace!(layer = "sse", outcome = "committed", bytes = buffer.len());
+            return Some(Ok(()));
+        }
+        Ok(None) => {}
+        Err(_) => {
+            tracing::debug!(
+                layer = "sse",
+                outcome = "too_large",
+                max = config.max_first_event_bytes
+            );
+            return Some(Ok(()));
         }
     }
     if buffer.len() > config.max_first_event_bytes {

@@ -365,21 +365,17 @@ impl EventReader {
                 self.event_type.clear();
                 self.event_type.extend_from_slice(value);
             }
-            b"id" => {
-                if !value.contains(&0) {
-                    self.last_id = Some(String::from_utf8_lossy(value).into_owned());
-                }
+            b"id" if !value.contains(&0) => {
+                self.last_id = Some(String::from_utf8_lossy(value).into_owned());
             }
-            b"retry" => {
-                if !value.is_empty() && value.iter().all(u8::is_ascii_digit) {
-                    // Saturates rather than overflowing on absurd values.
-                    let millis = value.iter().fold(0u64, |n, &d| {
-                        n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
-                    });
-                    let retry = Duration::from_millis(millis);
-                    self.retry = Some(retry);
-                    self.block_retry = Some(retry);
-                }
+            b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
+                // Saturates rather than overflowing on absurd values.
+                let millis = value.iter().fold(0u64, |n, &d| {
+                    n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+                });
+                let retry = Duration::from_millis(millis);
+                self.retry = Some(retry);
+                self.block_retry = Some(retry);
             }
             _ => {}
         }
