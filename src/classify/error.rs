@@ -82,6 +82,13 @@ as_dyn_error!(crate::circuit_breaker::CircuitOpen);
 #[cfg(feature = "hyper-util")]
 as_dyn_error!(hyper_util::client::legacy::Error);
 
+#[cfg(feature = "llm")]
+as_dyn_error!(
+    crate::llm::sse::StreamTimedOut,
+    crate::llm::sse::StreamErrorEvent,
+    crate::llm::sse::StreamEnded,
+);
+
 impl AsDynError for std::convert::Infallible {
     #[inline]
     fn as_dyn_error(&self) -> Option<&(dyn Error + 'static)> {
@@ -133,6 +140,10 @@ fn recognise(error: &(dyn Error + 'static)) -> Option<Failure> {
     {
         return Some(Failure::new(FailureKind::Timeout));
     }
+    #[cfg(feature = "llm")]
+    if let Some(failure) = recognise_sse(error) {
+        return Some(failure);
+    }
     if let Some(io) = error.downcast_ref::<io::Error>() {
         // An io::Error may wrap a more telling error (hyper, a TLS stack):
         // look inside it first.
@@ -156,6 +167,31 @@ fn recognise(error: &(dyn Error + 'static)) -> Option<Failure> {
                 return Some(failure);
             }
         }
+        return Some(Failure::new(FailureKind::Transient));
+    }
+    None
+}
+
+/// The SSE guard's errors: a stream that stalled, reported an error first,
+/// or ended before its first event.
+#[cfg(feature = "llm")]
+fn recognise_sse(error: &(dyn Error + 'static)) -> Option<Failure> {
+    use crate::llm::sse::{StreamEnded, StreamErrorEvent, StreamTimedOut};
+    if error.is::<StreamTimedOut>() {
+        return Some(Failure::new(FailureKind::Timeout));
+    }
+    if let Some(event) = error.downcast_ref::<StreamErrorEvent>() {
+        let provider = event.provider_error();
+        let kind = provider
+            .and_then(|e| e.kind())
+            .unwrap_or(FailureKind::Transient);
+        let hint = match provider.and_then(|e| e.retry_after()) {
+            Some(after) => crate::hint::Hint::NONE.with_retry_after(after),
+            None => crate::hint::Hint::NONE,
+        };
+        return Some(Failure::new(kind).with_hint(hint));
+    }
+    if error.is::<StreamEnded>() {
         return Some(Failure::new(FailureKind::Transient));
     }
     None

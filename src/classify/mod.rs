@@ -38,7 +38,14 @@
 //!   crate's own errors (a circuit breaker's `CircuitOpen`, an elapsed
 //!   deadline, an attempt timeout), tower's and tokio's `Elapsed`,
 //!   `std::io::Error` (by [`ErrorKind`](std::io::ErrorKind)), hyper-util's
-//!   client error (with the `hyper-util` feature). An error it does not
+//!   client error (with the `hyper-util` feature), and, with the `llm`
+//!   feature, the SSE guard's errors: a stream timeout
+//!   (`llm::sse::StreamTimedOut`) is [`Timeout`](FailureKind::Timeout), an
+//!   error event before the first event (`llm::sse::StreamErrorEvent`) is
+//!   its provider error's kind (else [`Transient`](FailureKind::Transient))
+//!   with that error's `retry_after` as the hint, and a stream that ended
+//!   before its first event (`llm::sse::StreamEnded`) is
+//!   [`Transient`](FailureKind::Transient). An error it does not
 //!   recognise is [`Transient`](FailureKind::Transient): a transport failure
 //!   that a retry may well cure, as the official LLM SDKs treat it.
 //!
