@@ -86,9 +86,9 @@ impl fmt::Display for Provider {
 ///
 /// Anything else is not an error body: garbage, HTML from a proxy, truncated
 /// JSON, `null`, JSON of another shape, an error object that has none of a
-/// message, a type and a code, and nesting deeper than `serde_json`'s
-/// recursion limit (128). [`parse`](Self::parse) returns `None` for them and
-/// the status decides alone. Values of unexpected JSON types are read as
+/// message, a type and a code, and an object with a key given twice.
+/// [`parse`](Self::parse) returns `None` for them and the status decides
+/// alone. Values of unexpected JSON types are read as
 /// absent rather than failing the parse (`"type": null`); a code may be a
 /// string or an integer, and an integer is kept as its text.
 ///
@@ -152,7 +152,7 @@ impl fmt::Display for Provider {
 /// `serde_json` (the caller bounds it; the error-body layer to 64 KiB) and
 /// never copied: strings without escapes are borrowed until the result is
 /// built, arrays are folded as they are read, and everything else is
-/// skipped. The result owns its strings, each as given and no longer than the
+/// skipped (without recursion, however deep). The result owns its strings, each as given and no longer than the
 /// body. The message heuristics read at most the first 8 KiB of a message.
 /// No input panics.
 ///

@@ -8,9 +8,11 @@
 //! skipped with [`IgnoredAny`]. Every field accepts every JSON type: a value
 //! of an unexpected type (`"code": 429` where a string was expected, `"type":
 //! null`, an object where a message was expected) is read as "absent" instead
-//! of failing the whole parse. Nesting is bounded by `serde_json`'s recursion
-//! limit (128), which makes a deeper body a parse error, hence no
-//! `ProviderError`. A key that appears twice in one object is an error too
+//! of failing the whole parse. The fields read have a fixed depth (at most
+//! seven levels, down to a Gemini quota violation); whatever is skipped,
+//! however deep, `serde_json` skips without recursion, keeping one byte per
+//! level, so no body can overflow the stack or take more memory than its own
+//! size. A key that appears twice in one object is an error
 //! (serde's derive rejects duplicates), hence no `ProviderError` either.
 
 use std::borrow::Cow;
