@@ -686,6 +686,15 @@ mod fuzz {
 
     use super::*;
 
+    /// 512 cases per property, or `PROPTEST_CASES`.
+    fn config() -> ProptestConfig {
+        let cases = std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|cases| cases.parse().ok())
+            .unwrap_or(512);
+        ProptestConfig::with_cases(cases)
+    }
+
     /// The bodies of every fixture, read once.
     fn bodies() -> &'static [Vec<u8>] {
         static BODIES: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
@@ -829,7 +838,7 @@ mod fuzz {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+        #![proptest_config(config())]
 
         #[test]
         fn arbitrary_bytes(body in prop::collection::vec(any::<u8>(), 0..2048), status in 400_u16..600) {

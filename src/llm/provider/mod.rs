@@ -152,9 +152,9 @@ impl fmt::Display for Provider {
 /// `serde_json` (the caller bounds it; the error-body layer to 64 KiB) and
 /// never copied: strings without escapes are borrowed until the result is
 /// built, arrays are folded as they are read, and everything else is
-/// skipped (without recursion, however deep). The result owns its strings, each as given and no longer than the
-/// body. The message heuristics read at most the first 8 KiB of a message.
-/// No input panics.
+/// skipped, without recursion however deep it nests. The result owns its
+/// strings, each as given and no longer than the body. The message
+/// heuristics read at most the first 8 KiB of a message. No input panics.
 ///
 /// # Examples
 ///
