@@ -67,6 +67,7 @@
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() {
 //! use std::time::Duration;
+//! use bytes::Bytes;
 //! use http_body_util::{BodyExt, Full};
 //! use tower::{ServiceBuilder, ServiceExt, service_fn};
 //! use tower_failover::circuit_breaker::{BreakerConfig, CircuitBreakerLayer, State};
@@ -81,12 +82,12 @@
 //!
 //! // Stand-ins for two providers' clients.
 //! let openai = service_fn(|_request: http::Request<String>| async {
-//!     let response = http::Response::builder().status(429).body(Full::from(QUOTA));
+//!     let response = http::Response::builder().status(429).body(Full::new(Bytes::from_static(QUOTA.as_bytes())));
 //!     Ok::<_, std::io::Error>(response.unwrap())
 //! });
 //! let anthropic = service_fn(|request: http::Request<String>| async move {
 //!     let model = model_of(request.body().as_bytes()).unwrap().into_owned();
-//!     Ok::<_, std::io::Error>(http::Response::new(Full::from(model)))
+//!     Ok::<_, std::io::Error>(http::Response::new(Full::new(Bytes::from(model))))
 //! });
 //!
 //! let openai_breaker = CircuitBreakerLayer::new(BreakerConfig::builder().name("openai").build().unwrap());

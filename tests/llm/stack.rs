@@ -215,7 +215,12 @@ async fn overload_is_retried_context_length_falls_back_a_bad_request_is_returned
     let (primary, small_breaker) = tier(&small, "small");
     let (backup, _) = tier(&large, "large");
     let response = FallbackLayer::builder("small")
-        .tier(Tier::new("large", backup))
+        // Only tiers that say the prompt fits are tried after a context
+        // error.
+        .tier(
+            Tier::new("large", backup)
+                .guard(|request: &http::Request<String>| request.body().len() < 4_000_000),
+        )
         .build()
         .unwrap()
         .layer(primary)

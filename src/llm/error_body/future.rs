@@ -153,7 +153,7 @@ where
                     tracing::debug!(
                         layer = "error_body",
                         status = parts.status.as_u16(),
-                        provider = ?found.provider(),
+                        provider = found.provider().as_str(),
                         kind = found.kind().map(|kind| kind.as_str()),
                         error_type = found.error_type(),
                         code = found.code(),

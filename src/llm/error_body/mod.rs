@@ -61,6 +61,7 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
+//! use bytes::Bytes;
 //! use http_body_util::{BodyExt, Full};
 //! use tower::{ServiceBuilder, ServiceExt, service_fn};
 //! use tower_failover::classify::{Classify, DefaultClassifier, FailureKind};
@@ -70,7 +71,7 @@
 //! const QUOTA: &str = r#"{"error": {"message": "You exceeded your current quota, please check your plan and billing details.", "type": "insufficient_quota", "param": null, "code": "insufficient_quota"}}"#;
 //!
 //! let openai = service_fn(|_request: http::Request<()>| async {
-//!     let response = http::Response::builder().status(429).body(Full::from(QUOTA)).unwrap();
+//!     let response = http::Response::builder().status(429).body(Full::new(Bytes::from_static(QUOTA.as_bytes()))).unwrap();
 //!     Ok::<_, std::io::Error>(response)
 //! });
 //! let service = ServiceBuilder::new().layer(ErrorBodyLayer::new()).service(openai);
