@@ -134,7 +134,11 @@ async fn a_used_up_quota_is_not_retried_opens_the_breaker_and_falls_back_at_once
         .layer(primary);
 
     let started = Instant::now();
-    let response = service.clone().oneshot(http::Request::new(String::new())).await.unwrap();
+    let response = service
+        .clone()
+        .oneshot(http::Request::new(String::new()))
+        .await
+        .unwrap();
     // No retry, no wait for the 20 s `retry-after`: the quota will not
     // come back.
     assert_eq!(started.elapsed(), Duration::ZERO);
@@ -144,14 +148,20 @@ async fn a_used_up_quota_is_not_retried_opens_the_breaker_and_falls_back_at_once
     assert_eq!(openai_breaker.state(), State::Open);
 
     // The next call does not even reach OpenAI.
-    let response = service.oneshot(http::Request::new(String::new())).await.unwrap();
+    let response = service
+        .oneshot(http::Request::new(String::new()))
+        .await
+        .unwrap();
     assert_eq!(openai.calls().len(), 1);
     assert_eq!(served(&response).0, 2);
 }
 
 const OPENAI_RATE_LIMIT: Answer = (
     429,
-    &[("x-ratelimit-remaining-requests", "0"), ("x-ratelimit-reset-requests", "3s")],
+    &[
+        ("x-ratelimit-remaining-requests", "0"),
+        ("x-ratelimit-reset-requests", "3s"),
+    ],
     r#"{"error": {"message": "Rate limit reached for gpt-4o in organization org-abc on requests per min (RPM): Limit 500, Used 500, Requested 1. Please try again in 3s.", "type": "requests", "param": null, "code": "rate_limit_exceeded"}}"#,
 );
 
@@ -166,7 +176,10 @@ async fn a_rate_limit_is_retried_after_the_hint_from_headers_or_body() {
     // OpenAI: the hint is in the headers (3 s).
     let openai = Provider::new([OPENAI_RATE_LIMIT, OK]);
     let (service, breaker) = tier(&openai, "openai");
-    let response = service.oneshot(http::Request::new(String::new())).await.unwrap();
+    let response = service
+        .oneshot(http::Request::new(String::new()))
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(openai.calls(), [Duration::ZERO, Duration::from_secs(3)]);
     assert_eq!(breaker.state(), State::Closed);
@@ -175,7 +188,10 @@ async fn a_rate_limit_is_retried_after_the_hint_from_headers_or_body() {
     // the wait is only in the body's RetryInfo (7 s).
     let gemini = Provider::new([GEMINI_RATE_LIMIT, OK]);
     let (service, breaker) = tier(&gemini, "gemini");
-    let response = service.oneshot(http::Request::new(String::new())).await.unwrap();
+    let response = service
+        .oneshot(http::Request::new(String::new()))
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(gemini.calls(), [Duration::ZERO, Duration::from_secs(7)]);
     assert_eq!(breaker.state(), State::Closed);
@@ -204,7 +220,10 @@ async fn overload_is_retried_context_length_falls_back_a_bad_request_is_returned
     // 529 overloaded: retried on the same tier, then served there.
     let anthropic = Provider::new([ANTHROPIC_OVERLOADED, ANTHROPIC_OVERLOADED, OK]);
     let (service, _) = tier(&anthropic, "anthropic");
-    let response = service.oneshot(http::Request::new(String::new())).await.unwrap();
+    let response = service
+        .oneshot(http::Request::new(String::new()))
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(anthropic.calls().len(), 3);
 
