@@ -31,7 +31,8 @@
 //! ```
 //!
 //! Each layer's module explains why it sits where it does; [`fallback`] shows
-//! a full stack with tiers.
+//! a full stack with tiers, and [`llm`] where its layers (error bodies,
+//! event streams, idempotency keys) go in it.
 //!
 //! # Example
 //!
@@ -71,6 +72,7 @@
 //! | `timeout-budget` | [`deadline::TimeoutBudgetLayer`] and [`deadline::AttemptTimeoutLayer`] |
 //! | `circuit-breaker` | [`circuit_breaker`]: `CircuitBreakerLayer` |
 //! | `fallback` | [`fallback`]: `FallbackLayer`, `FallbackGraph` (enables `retry` and `timeout-budget`) |
+//! | `llm` | [`llm`]: provider error bodies, `ErrorBodyLayer`, `SseGuardLayer`, model rewrites, idempotency keys |
 //! | `full` (default) | all of the above |
 //! | `hyper-util` | classification of `hyper_util::client::legacy::Error` |
 #![forbid(unsafe_code)]
