@@ -680,6 +680,61 @@ fn display_names_provider_type_and_message() {
 // Fuzzing
 // ---------------------------------------------------------------------------
 
+/// The kind of `body` under `status`, as the classifier will see it.
+fn kind_of(status: u16, body: &str) -> FailureKind {
+    let status = StatusCode::from_u16(status).unwrap();
+    let mut response = http::Response::new(());
+    *response.status_mut() = status;
+    if let Some(found) = ProviderError::parse(status, body.as_bytes()) {
+        response.extensions_mut().insert(found);
+    }
+    DefaultClassifier
+        .classify(&Ok::<_, std::io::Error>(response))
+        .as_failure()
+        .unwrap()
+        .kind()
+}
+
+#[test]
+fn a_message_quoting_the_caller_cannot_pass_for_an_upstream_condition() {
+    // OpenAI quotes the invalid value: the caller chooses the words.
+    let quoted = |word: &str| {
+        format!(
+            r#"{{"error": {{"message": "Invalid value: '{word}'. Supported values are: 'system', 'assistant', 'user', 'function', 'tool', and 'developer'.", "type": "invalid_request_error", "param": "messages[0].role", "code": "invalid_value"}}}}"#
+        )
+    };
+    for word in [
+        "credit balance",
+        "Insufficient credits",
+        "overloaded",
+        "usage limit",
+    ] {
+        assert_eq!(kind_of(400, &quoted(word)), FailureKind::Invalid, "{word}");
+    }
+    // A model name quoted in a 404.
+    let missing = r#"{"object": "error", "message": "The model `Insufficient credits` does not exist.", "type": "NotFoundError", "param": null, "code": 404}"#;
+    assert_eq!(kind_of(404, missing), FailureKind::ModelNotFound);
+    // A retryable status stays retryable whatever its message mentions.
+    let unavailable =
+        r#"{"message": "Service unavailable: upstream usage limit reached, retry later"}"#;
+    assert_eq!(kind_of(503, unavailable), FailureKind::Transient);
+    let insufficient = r#"{"error": "Insufficient credits"}"#;
+    assert_eq!(kind_of(503, insufficient), FailureKind::Transient);
+    // Where the status allows it, the message still tells.
+    assert_eq!(kind_of(402, insufficient), FailureKind::QuotaExhausted);
+    assert_eq!(kind_of(400, insufficient), FailureKind::QuotaExhausted);
+    let overloaded =
+        r#"{"error": {"message": "That model is currently overloaded with other requests."}}"#;
+    assert_eq!(kind_of(503, overloaded), FailureKind::Overloaded);
+    assert_eq!(kind_of(400, overloaded), FailureKind::Invalid);
+}
+
+#[test]
+fn anthropics_context_limit_message_is_context_too_long() {
+    let body = r#"{"type":"error","error":{"type":"invalid_request_error","message":"input length and `max_tokens` exceed context limit: 188240 + 21333 > 200000, decrease input length or `max_tokens` and try again"}}"#;
+    assert_eq!(kind_of(400, body), FailureKind::ContextTooLong);
+}
+
 mod fuzz {
     use proptest::prelude::*;
     use proptest::sample::Index;

@@ -28,6 +28,7 @@ pin_project! {
     enum State<F, B> {
         Calling { #[pin] future: F },
         Reading { read: Option<Read<B>> },
+        Done,
     }
 }
 
@@ -52,6 +53,7 @@ impl<F, B> std::fmt::Debug for ResponseFuture<F, B> {
         let state = match &self.state {
             State::Calling { .. } => "calling",
             State::Reading { .. } => "reading",
+            State::Done => "done",
         };
         f.debug_struct("ResponseFuture")
             .field("state", &state)
@@ -73,10 +75,18 @@ where
         loop {
             match this.state.as_mut().project() {
                 StateProj::Calling { future } => {
-                    let response = ready!(future.poll(cx))?;
+                    let result = ready!(future.poll(cx));
+                    let response = match result {
+                        Ok(response) => response,
+                        Err(error) => {
+                            this.state.set(State::Done);
+                            return Poll::Ready(Err(error));
+                        }
+                    };
                     if classify_status(response.status()).is_none()
                         || response.body().size_hint().lower() > *this.limit as u64
                     {
+                        this.state.set(State::Done);
                         return Poll::Ready(Ok(response.map(ResponseBody::streaming)));
                     }
                     let (parts, body) = response.into_parts();
@@ -88,10 +98,13 @@ where
                     this.state.set(State::Reading { read: Some(read) });
                 }
                 StateProj::Reading { read } => {
-                    const DONE: &str = "`ResponseFuture` polled after completion";
-                    let done = ready!(read.as_mut().expect(DONE).poll_read(*this.limit, cx));
-                    return Poll::Ready(Ok(read.take().expect(DONE).finish(done)));
+                    const READ: &str = "the body is there until it is read";
+                    let done = ready!(read.as_mut().expect(READ).poll_read(*this.limit, cx));
+                    let response = read.take().expect(READ).finish(done);
+                    this.state.set(State::Done);
+                    return Poll::Ready(Ok(response));
                 }
+                StateProj::Done => panic!("`ResponseFuture` polled after completion"),
             }
         }
     }

@@ -101,12 +101,12 @@ impl fmt::Display for Provider {
 /// | kind | OpenAI, Azure, compatible | Anthropic `error.type` | Gemini `error.status` | any message |
 /// |---|---|---|---|---|
 /// | [`ContentFiltered`](FailureKind::ContentFiltered) | code or type `content_filter`, `content_policy_violation`; `innererror.code` `ResponsibleAIPolicyViolation` | | | |
-/// | [`QuotaExhausted`](FailureKind::QuotaExhausted) | code or type `insufficient_quota`, `billing_hard_limit_reached`, `billing_not_active` | `billing_error`; `rate_limit_error`, `invalid_request_error`, `authentication_error`, `permission_error` with a spend message | `RESOURCE_EXHAUSTED` with a per-day violation (`quotaId` contains `PerDay`), a violation whose `quotaValue` is `0`, or a spend message | a spend message: "credit balance", "insufficient credits", "insufficient balance", "usage limit", "spend limit", "spending limit", "spending cap" |
-/// | [`ContextTooLong`](FailureKind::ContextTooLong) | code or type `context_length_exceeded` | `request_too_large`; `invalid_request_error` with a context message | `INVALID_ARGUMENT` with a context message | a context message: "context length", "context window", "prompt is too long", "exceeds the maximum number of tokens", "input is too long" |
+/// | [`QuotaExhausted`](FailureKind::QuotaExhausted) | code or type `insufficient_quota`, `billing_hard_limit_reached`, `billing_not_active` | `billing_error`; `rate_limit_error`, `invalid_request_error`, `authentication_error`, `permission_error` whose message opens as a spend message | `RESOURCE_EXHAUSTED` with a per-day violation (`quotaId` contains `PerDay`), a violation whose `quotaValue` is `0`, or a message mentioning a spend limit | a message that opens "Your credit balance is too low", "You have reached your specified API usage limits", "Insufficient credits", "Insufficient balance" (under 400, 402, 403, 429) |
+/// | [`ContextTooLong`](FailureKind::ContextTooLong) | code or type `context_length_exceeded` | `request_too_large`; `invalid_request_error` with a context message | `INVALID_ARGUMENT` with a context message | a context message: "context length", "context window", "prompt is too long", "exceed context limit", "exceeds the maximum number of tokens", "input is too long" (under 400, 413, 422) |
 /// | [`ModelNotFound`](FailureKind::ModelNotFound) | code or type `model_not_found`, `DeploymentNotFound` | `not_found_error` | `NOT_FOUND` | |
 /// | [`Auth`](FailureKind::Auth) | code or type `invalid_api_key` | `authentication_error`, `permission_error` | `UNAUTHENTICATED`, `PERMISSION_DENIED`; `INVALID_ARGUMENT` for `API_KEY_INVALID` or "API key not valid" | |
 /// | [`RateLimited`](FailureKind::RateLimited) | code or type `rate_limit_exceeded` or `429`; type `tokens`, `requests` | `rate_limit_error` | `RESOURCE_EXHAUSTED` otherwise | |
-/// | [`Overloaded`](FailureKind::Overloaded) | type or code `server_error` saying "overloaded" | `overloaded_error` | `UNAVAILABLE` saying "overloaded" | "overloaded" |
+/// | [`Overloaded`](FailureKind::Overloaded) | type or code `server_error` saying "overloaded" | `overloaded_error` | `UNAVAILABLE` saying "overloaded" | "overloaded" (under a retryable status) |
 /// | [`Timeout`](FailureKind::Timeout) | | `timeout_error` | `DEADLINE_EXCEEDED` | |
 /// | [`Transient`](FailureKind::Transient) | type or code `server_error` otherwise | `api_error` | `UNAVAILABLE` otherwise, `INTERNAL`, `ABORTED` | |
 /// | [`Invalid`](FailureKind::Invalid) | | `invalid_request_error` otherwise | `INVALID_ARGUMENT` otherwise | |
@@ -128,6 +128,12 @@ impl fmt::Display for Provider {
 ///   `ContentFiltered` from the body are dropped under such a status, and
 ///   `Invalid` is only kept where the status says so already (never over a
 ///   401, 402 or 404).
+/// - **A message alone is weak evidence.** Messages quote the caller's
+///   input (OpenAI's "Invalid value: '…'", a model name in a 404), so the
+///   last column applies only under the statuses it names, and a spend
+///   message must *open* with its words: otherwise one caller could make
+///   its own bad request pass for a used-up quota, which opens the breaker
+///   for every caller. Anthropic's spend messages are matched the same way.
 /// - **Without a status** ([`parse_event`](Self::parse_event)) every rule
 ///   still applies, from the body alone; when none matches and the body
 ///   carries an HTTP status as its code (Gemini's and OpenRouter's `429`,

@@ -123,7 +123,7 @@ impl<'a> Shape<'a> {
             Provider::Gemini => self.gemini_kind(message),
             Provider::Other => None,
         }
-        .or_else(|| message_kind(message));
+        .or_else(|| message_kind(message).filter(|&kind| message_may_say(kind, status)));
         match status {
             Some(status) => refined.filter(|&kind| body_may_overrule(kind, status)),
             // No status (an SSE error event): a body that carries one stands
@@ -185,7 +185,7 @@ impl<'a> Shape<'a> {
 
     /// Anthropic.
     fn anthropic_kind(&self, message: &str) -> Option<FailureKind> {
-        let spend = is_spend_limit(message);
+        let spend = starts_with_spend_limit(message);
         Some(match self.error_type.as_deref()? {
             "overloaded_error" => FailureKind::Overloaded,
             "billing_error" => FailureKind::QuotaExhausted,
@@ -213,7 +213,9 @@ impl<'a> Shape<'a> {
     fn gemini_kind(&self, message: &str) -> Option<FailureKind> {
         let reason = self.reason.as_deref().unwrap_or("");
         Some(match self.error_type.as_deref()? {
-            "RESOURCE_EXHAUSTED" if self.per_day || self.zero_limit || is_spend_limit(message) => {
+            "RESOURCE_EXHAUSTED"
+                if self.per_day || self.zero_limit || mentions_spend_limit(message) =>
+            {
                 FailureKind::QuotaExhausted
             }
             "RESOURCE_EXHAUSTED" => FailureKind::RateLimited,
@@ -267,7 +269,7 @@ fn body_may_overrule(kind: FailureKind, status: StatusCode) -> bool {
 /// The kinds every provider's messages can tell, when the structured fields
 /// did not: a spend limit, a context window, an overload.
 fn message_kind(message: &str) -> Option<FailureKind> {
-    if is_spend_limit(message) {
+    if starts_with_spend_limit(message) {
         Some(FailureKind::QuotaExhausted)
     } else if is_context_too_long(message) {
         Some(FailureKind::ContextTooLong)
@@ -278,29 +280,69 @@ fn message_kind(message: &str) -> Option<FailureKind> {
     }
 }
 
-/// A message about money or a hard usage cap, not a rate: Anthropic's "Your
-/// credit balance is too low" and "You have reached your specified API usage
-/// limits", OpenRouter's "Insufficient credits", DeepSeek's "Insufficient
-/// Balance", spend limits and spending caps.
-fn is_spend_limit(message: &str) -> bool {
-    [
-        "credit balance",
-        "insufficient credits",
-        "insufficient balance",
-        "insufficient_quota",
-        "usage limit",
-        "spend limit",
-        "spending limit",
-        "spending cap",
-        "billing hard limit",
-    ]
-    .iter()
-    .any(|needle| contains_ci(message, needle))
+/// Whether a kind read from the message alone (no structured field said
+/// it) fits the status.
+///
+/// Messages often quote the caller's own input ("Invalid value: '…'"), so
+/// a keyword in a message must not let one caller's bad request pass for an
+/// upstream-wide condition: a used-up quota (which opens the breaker at
+/// once) only under 400, 402, 403 or 429, an overload only under a status
+/// that is retryable anyway, a context window only under 400, 413 or 422.
+/// Without a status (an SSE error event, sent by the provider after a 200),
+/// the message stands.
+fn message_may_say(kind: FailureKind, status: Option<StatusCode>) -> bool {
+    let Some(status) = status else {
+        return true;
+    };
+    match kind {
+        FailureKind::QuotaExhausted => matches!(status.as_u16(), 400 | 402 | 403 | 429),
+        FailureKind::Overloaded => classify_status(status).is_some_and(FailureKind::is_retryable),
+        FailureKind::ContextTooLong => matches!(status.as_u16(), 400 | 413 | 422),
+        _ => false,
+    }
+}
+
+/// Spend-limit messages, as they begin: Anthropic's "Your credit balance is
+/// too low" and "You have reached your specified API usage limits",
+/// OpenRouter's "Insufficient credits", DeepSeek's "Insufficient Balance".
+const SPEND_LIMIT_OPENINGS: [&str; 5] = [
+    "your credit balance is too low",
+    "you have reached your specified api usage limits",
+    "insufficient credits",
+    "insufficient balance",
+    "insufficient_quota",
+];
+
+/// Whether a message *begins* as a spend-limit message does. Only its
+/// opening counts, so that a message quoting the caller's input (OpenAI's
+/// "Invalid value: 'credit balance'") is not read as one.
+fn starts_with_spend_limit(message: &str) -> bool {
+    let message = message.trim_start().as_bytes();
+    SPEND_LIMIT_OPENINGS
+        .iter()
+        .any(|opening| starts_with_ci(message, opening.as_bytes()))
+}
+
+/// Whether a message mentions money or a hard usage cap anywhere: for
+/// bodies that already say "resource exhausted" (Gemini), whose messages
+/// do not quote the caller.
+fn mentions_spend_limit(message: &str) -> bool {
+    SPEND_LIMIT_OPENINGS
+        .iter()
+        .chain(&[
+            "usage limit",
+            "spend limit",
+            "spending limit",
+            "spending cap",
+            "billing hard limit",
+        ])
+        .any(|needle| contains_ci(message, needle))
 }
 
 /// A message about the context window: vLLM's "This model's maximum context
 /// length is 16384 tokens" and "the model's context length is only 1024
-/// tokens", Anthropic's "prompt is too long", Gemini's "exceeds the maximum
+/// tokens", Anthropic's "prompt is too long" and "input length and
+/// `max_tokens` exceed context limit", Gemini's "exceeds the maximum
 /// number of tokens allowed", Bedrock's "Input is too long".
 fn is_context_too_long(message: &str) -> bool {
     [
@@ -308,6 +350,7 @@ fn is_context_too_long(message: &str) -> bool {
         "context window",
         "context_length_exceeded",
         "prompt is too long",
+        "exceed context limit",
         "exceeds the maximum number of tokens",
         "input is too long",
     ]

@@ -46,7 +46,8 @@ pin_project! {
         state: State<F, B>,
         config: Config,
         // When the first-event timer fires, and what it means; `None`
-        // without a timeout or a deadline.
+        // without a first-event timeout (a deadline alone arms nothing: an
+        // attempt timeout above enforces it).
         expiry: Option<(Instant, Expiry)>,
         // Armed on the first `Pending`.
         #[pin]
