@@ -9,7 +9,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 #[path = "support/stacks.rs"]
 mod stacks;
 
+#[path = "support/llm.rs"]
+mod upstreams;
+
 use stacks::*;
+use tower::Layer;
+use tower_failover::llm::error_body::ErrorBodyLayer;
+use tower_failover::llm::sse::SseGuardLayer;
 
 struct Counting;
 
@@ -39,6 +45,23 @@ fn per_call<S: tower::Service<Request>>(mut service: S) -> f64 {
     let before = ALLOCATIONS.load(Ordering::Relaxed);
     for i in 0..CALLS as u64 {
         std::hint::black_box(stacks::call(&mut service, i));
+    }
+    (ALLOCATIONS.load(Ordering::Relaxed) - before) as f64 / CALLS as f64
+}
+
+/// Like [`per_call`], for HTTP services whose response body is read to its
+/// end in each call.
+fn per_http_call<S, B>(mut service: S) -> f64
+where
+    S: tower::Service<http::Request<()>, Response = http::Response<B>>,
+    B: http_body::Body,
+{
+    for _ in 0..100 {
+        upstreams::call_and_drain(&mut service);
+    }
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for _ in 0..CALLS {
+        std::hint::black_box(upstreams::call_and_drain(&mut service));
     }
     (ALLOCATIONS.load(Ordering::Relaxed) - before) as f64 / CALLS as f64
 }
@@ -90,6 +113,43 @@ fn main() {
         (
             "full stack, primary down (its breaker open), tier 2 serving",
             per_call(full_stack(true)),
+        ),
+    ];
+    for (name, allocations) in rows {
+        println!("| {name} | {allocations:.2} |");
+    }
+
+    // The `llm` layers, each call's body read to its end.
+    let json = || upstreams::http_upstream(200, "{\"id\":\"chatcmpl-1\"}");
+    let guard = || {
+        SseGuardLayer::builder()
+            .first_event_timeout(std::time::Duration::from_secs(30))
+            .idle_timeout(std::time::Duration::from_secs(30))
+            .build()
+            .unwrap()
+    };
+    println!();
+    println!("| HTTP service (body read to its end) | allocations per call |");
+    println!("|---|---|");
+    let rows = [
+        ("bare, a 200 with a JSON body", per_http_call(json())),
+        (
+            "`ErrorBody`, a success (passed through)",
+            per_http_call(ErrorBodyLayer::new().layer(json())),
+        ),
+        (
+            "`ErrorBody`, a 429 `insufficient_quota` (read and parsed)",
+            per_http_call(
+                ErrorBodyLayer::new().layer(upstreams::http_upstream(429, upstreams::QUOTA)),
+            ),
+        ),
+        (
+            "`SseGuard`, not an event stream (passed through)",
+            per_http_call(guard().layer(json())),
+        ),
+        (
+            "`SseGuard`, a three-event stream",
+            per_http_call(guard().layer(upstreams::sse_upstream())),
         ),
     ];
     for (name, allocations) in rows {

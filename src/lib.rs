@@ -91,6 +91,8 @@ pub mod llm;
 #[cfg(feature = "retry")]
 pub mod retry;
 
+#[cfg(any(feature = "retry", feature = "llm"))]
+mod body;
 mod config_error;
 #[cfg(any(feature = "circuit-breaker", feature = "fallback"))]
 mod name;

@@ -81,10 +81,9 @@ where
 
     fn call(&mut self, mut request: Req) -> Self::Future {
         let now = Instant::now();
-        let own = Deadline::after_from(now, self.per_try);
-        let (deadline, expiry) = match Deadline::current() {
-            Some(logical) if logical < own => (logical, Expiry::Deadline),
-            _ => (own, Expiry::Attempt),
+        let (deadline, expiry) = match Deadline::limit_from(now, self.per_try) {
+            (logical, true) => (logical, Expiry::Deadline),
+            (own, false) => (own, Expiry::Attempt),
         };
         if deadline.instant() <= now {
             return ResponseFuture::expired(deadline.instant(), expiry);

@@ -59,6 +59,20 @@ impl Deadline {
         Self::after_from(Instant::now(), budget)
     }
 
+    /// A layer's own limit of `limit` from `now`, or the current deadline if
+    /// that is earlier: the deadline, and whether it is the current one
+    /// (when it passes, the logical call's budget is spent, not the
+    /// layer's own limit).
+    #[cfg(any(feature = "timeout-budget", feature = "llm"))]
+    #[inline]
+    pub(crate) fn limit_from(now: Instant, limit: Duration) -> (Self, bool) {
+        let own = Self::after_from(now, limit);
+        match Self::current() {
+            Some(logical) if logical < own => (logical, true),
+            _ => (own, false),
+        }
+    }
+
     /// A deadline `budget` after `now`, saturating like [`Deadline::after`].
     #[inline]
     pub(crate) fn after_from(now: Instant, budget: Duration) -> Self {

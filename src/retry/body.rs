@@ -1,8 +1,9 @@
+use crate::body::{into_bytes, prefixed_size_hint};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
@@ -365,13 +366,8 @@ where
                 if let Some(prefix) = prefix.take() {
                     return Poll::Ready(Some(Ok(Frame::data(prefix))));
                 }
-                rest.poll_frame(cx).map(|frame| {
-                    frame.map(|frame| {
-                        frame.map(|frame| {
-                            frame.map_data(|mut data| data.copy_to_bytes(data.remaining()))
-                        })
-                    })
-                })
+                rest.poll_frame(cx)
+                    .map(|frame| frame.map(|frame| frame.map(into_bytes)))
             }
         }
     }
@@ -389,14 +385,7 @@ where
                 SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
             }
             Kind::Streaming { prefix, rest } => {
-                let prefix = prefix.as_ref().map_or(0, |p| p.len() as u64);
-                let rest = rest.size_hint();
-                let mut hint = SizeHint::new();
-                hint.set_lower(rest.lower().saturating_add(prefix));
-                if let Some(upper) = rest.upper() {
-                    hint.set_upper(upper.saturating_add(prefix));
-                }
-                hint
+                prefixed_size_hint(prefix.as_ref(), rest.size_hint())
             }
         }
     }

@@ -1,3 +1,4 @@
+use crate::body::{into_bytes, prefixed_size_hint};
 use std::fmt;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -40,10 +41,6 @@ pin_project! {
 
 fn non_empty(data: Bytes) -> Option<Bytes> {
     (!data.is_empty()).then_some(data)
-}
-
-fn to_bytes<D: Buf>(frame: Frame<D>) -> Frame<Bytes> {
-    frame.map_data(|mut data| data.copy_to_bytes(data.remaining()))
 }
 
 impl<B: Body> ResponseBody<B> {
@@ -118,7 +115,7 @@ where
         match self.project().kind.project() {
             KindProj::Streaming { body } => body
                 .poll_frame(cx)
-                .map(|frame| frame.map(|frame| frame.map(to_bytes))),
+                .map(|frame| frame.map(|frame| frame.map(into_bytes))),
             KindProj::Read { data, trailers } => Poll::Ready(match data.take() {
                 Some(data) => Some(Ok(Frame::data(data))),
                 None => trailers
@@ -130,7 +127,7 @@ where
                 None => rest
                     .as_mut()
                     .poll_frame(cx)
-                    .map(|frame| frame.map(|frame| frame.map(to_bytes))),
+                    .map(|frame| frame.map(|frame| frame.map(into_bytes))),
             },
             KindProj::Failed { prefix, error } => Poll::Ready(match prefix.take() {
                 Some(prefix) => Some(Ok(Frame::data(prefix))),
@@ -154,13 +151,7 @@ where
             Kind::Streaming { body } => body.size_hint(),
             Kind::Read { data, .. } => SizeHint::with_exact(len(data)),
             Kind::Prefixed { prefix, rest } => {
-                let rest = rest.size_hint();
-                let mut hint = SizeHint::new();
-                hint.set_lower(rest.lower().saturating_add(len(prefix)));
-                if let Some(upper) = rest.upper() {
-                    hint.set_upper(upper.saturating_add(len(prefix)));
-                }
-                hint
+                prefixed_size_hint(prefix.as_ref(), rest.size_hint())
             }
             // The error may come at once; nothing more is known.
             Kind::Failed { prefix, .. } => {

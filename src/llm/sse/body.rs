@@ -1,9 +1,10 @@
+use crate::body::{into_bytes, prefixed_size_hint};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
@@ -116,10 +117,6 @@ impl<B> std::fmt::Debug for SseBody<B> {
     }
 }
 
-fn into_bytes<D: Buf>(frame: Frame<D>) -> Frame<Bytes> {
-    frame.map_data(|mut data| data.copy_to_bytes(data.remaining()))
-}
-
 impl<B> Body for SseBody<B>
 where
     B: Body,
@@ -220,17 +217,8 @@ where
         match &self.kind {
             Kind::PassThrough { body } => body.size_hint(),
             Kind::Guarded { prefix, body, .. } => {
-                let prefix = prefix.as_ref().map_or(0, |p| p.len() as u64);
-                let Some(body) = body else {
-                    return SizeHint::with_exact(prefix);
-                };
-                let rest = body.size_hint();
-                let mut hint = SizeHint::new();
-                hint.set_lower(rest.lower().saturating_add(prefix));
-                if let Some(upper) = rest.upper() {
-                    hint.set_upper(upper.saturating_add(prefix));
-                }
-                hint
+                let rest = body.as_ref().map_or(SizeHint::with_exact(0), B::size_hint);
+                prefixed_size_hint(prefix.as_ref(), rest)
             }
         }
     }

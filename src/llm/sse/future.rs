@@ -86,16 +86,12 @@ impl<F, B> std::fmt::Debug for ResponseFuture<F, B> {
 impl<F, B> ResponseFuture<F, B> {
     /// `now` is `Some` when there is a first-event timeout.
     pub(super) fn new(future: F, config: Config, now: Option<Instant>) -> Self {
-        let own = config.first_event_timeout.zip(now).map(|(after, now)| {
-            let at = Deadline::after_from(now, after).instant();
-            (at, Expiry::FirstEvent(after))
-        });
-        let expiry = match (own, Deadline::current()) {
-            (Some((at, _)), Some(deadline)) if deadline.instant() < at => {
-                Some((deadline.instant(), Expiry::Deadline))
+        let expiry = config.first_event_timeout.zip(now).map(|(after, now)| {
+            match Deadline::limit_from(now, after) {
+                (logical, true) => (logical.instant(), Expiry::Deadline),
+                (own, false) => (own.instant(), Expiry::FirstEvent(after)),
             }
-            (own, _) => own,
-        };
+        });
         Self {
             state: State::Calling { future },
             config,
