@@ -333,3 +333,16 @@ async fn the_body_refines_the_status() {
     assert!(response.extensions().get::<ProviderError>().is_none());
     assert_eq!(response.body(), HTML.as_bytes());
 }
+
+#[tokio::test(start_paused = true)]
+#[should_panic(expected = "`ResponseFuture` polled after completion")]
+async fn polling_after_completion_panics_without_polling_the_upstream_again() {
+    let mut service = ErrorBodyLayer::new().layer(service_fn(|()| async {
+        Ok::<_, Infallible>(http::Response::new(http_body_util::Empty::<Bytes>::new()))
+    }));
+    let mut future = Box::pin(service.call(()));
+    assert!(crate::support::poll_once(&mut future).await.is_some());
+    // An `async` block would panic with "resumed after completion"; the
+    // layer must not get that far.
+    let _ = crate::support::poll_once(&mut future).await;
+}
