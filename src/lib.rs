@@ -88,18 +88,36 @@ pub mod circuit_breaker;
 pub mod fallback;
 #[cfg(feature = "llm")]
 pub mod llm;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 #[cfg(feature = "retry")]
 pub mod retry;
 
 #[cfg(any(feature = "retry", feature = "llm"))]
 mod body;
+#[cfg(any(
+    feature = "retry",
+    feature = "timeout-budget",
+    feature = "circuit-breaker",
+    feature = "llm"
+))]
+mod builder;
 mod config_error;
+#[cfg(feature = "serde")]
+pub mod de;
 #[cfg(any(feature = "circuit-breaker", feature = "fallback"))]
 mod name;
 #[cfg(any(feature = "retry", feature = "circuit-breaker", feature = "llm"))]
 mod rng;
 mod scoped;
 
+#[cfg(any(
+    feature = "retry",
+    feature = "timeout-budget",
+    feature = "circuit-breaker",
+    feature = "llm"
+))]
+pub use self::builder::ServiceBuilderExt;
 pub use self::config_error::InvalidConfig;
 
 /// The boxed error type used across the Tower ecosystem.

@@ -195,6 +195,8 @@
 //! of the normal `cargo test`.)
 
 mod config;
+#[cfg(feature = "serde")]
+mod de;
 mod error;
 mod future;
 mod handle;

@@ -55,6 +55,8 @@
 //! each attempt and not the retries around it.
 
 #[allow(clippy::module_inception)]
+#[cfg(feature = "serde")]
+mod de;
 mod deadline;
 mod error;
 mod propagate;

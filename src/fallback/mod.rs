@@ -143,6 +143,8 @@
 //! when a tier's timeout fired, or [`DeadlineExceeded`](crate::deadline::DeadlineExceeded).
 
 mod config;
+#[cfg(feature = "serde")]
+mod de;
 mod future;
 mod graph;
 mod layer;

@@ -87,6 +87,8 @@ mod attempt;
 mod backoff;
 mod body;
 mod budget;
+#[cfg(feature = "serde")]
+mod de;
 mod future;
 mod layer;
 mod policy;

@@ -1,0 +1,126 @@
+//! [`ServiceBuilderExt`]: the layers as `tower::ServiceBuilder` methods.
+
+use tower::ServiceBuilder;
+use tower_layer::Stack;
+
+#[cfg(feature = "circuit-breaker")]
+use crate::circuit_breaker::{BreakerConfig, CircuitBreakerLayer};
+#[cfg(feature = "timeout-budget")]
+use crate::deadline::{AttemptTimeoutLayer, TimeoutBudgetLayer};
+#[cfg(feature = "fallback")]
+use crate::fallback::FallbackLayer;
+#[cfg(feature = "llm")]
+use crate::llm::error_body::ErrorBodyLayer;
+#[cfg(feature = "retry")]
+use crate::retry::{RetryLayer, RetryPolicy};
+#[cfg(feature = "timeout-budget")]
+use std::time::Duration;
+
+/// The crate's layers as [`ServiceBuilder`](tower::ServiceBuilder) methods,
+/// so that a stack reads in its order, outermost first, the way
+/// `tower_http::ServiceBuilderExt` reads:
+///
+/// ```
+/// # #[cfg(feature = "full")] {
+/// use std::time::Duration;
+/// use tower::{ServiceBuilder, service_fn};
+/// use tower_failover::ServiceBuilderExt;
+/// use tower_failover::circuit_breaker::BreakerConfig;
+/// use tower_failover::retry::RetryPolicy;
+///
+/// # let client = service_fn(|_: http::Request<String>| async {
+/// #     Ok::<_, std::io::Error>(http::Response::new(String::new()))
+/// # });
+/// let service = ServiceBuilder::new()
+///     .timeout_budget(Duration::from_secs(30))
+///     .retry(RetryPolicy::default())
+///     .circuit_breaker(BreakerConfig::default())
+///     .attempt_timeout(Duration::from_secs(10))
+///     .service(client);
+/// # }
+/// ```
+///
+/// Each method is `.layer(…)` with the layer built from its argument; a
+/// layer with settings the method does not take (a retry's replay, a
+/// breaker's classifier) goes in with `.layer(…)` as usual.
+///
+/// The trait is sealed: it is implemented for `ServiceBuilder` only.
+pub trait ServiceBuilderExt<L>: sealed::Sealed {
+    /// Adds a [`TimeoutBudgetLayer`]: one deadline for the whole logical
+    /// call, every retry, backoff sleep and fallback tier inside it.
+    #[cfg(feature = "timeout-budget")]
+    fn timeout_budget(self, budget: Duration) -> ServiceBuilder<Stack<TimeoutBudgetLayer, L>>;
+
+    /// Adds an [`AttemptTimeoutLayer`]: each attempt gets `per_try` or what
+    /// the deadline leaves, whichever is less.
+    #[cfg(feature = "timeout-budget")]
+    fn attempt_timeout(self, per_try: Duration) -> ServiceBuilder<Stack<AttemptTimeoutLayer, L>>;
+
+    /// Adds a [`RetryLayer`] with `policy`.
+    #[cfg(feature = "retry")]
+    fn retry<C>(self, policy: RetryPolicy<C>) -> ServiceBuilder<Stack<RetryLayer<C>, L>>;
+
+    /// Adds a [`CircuitBreakerLayer`] with `config`.
+    #[cfg(feature = "circuit-breaker")]
+    fn circuit_breaker(
+        self,
+        config: BreakerConfig,
+    ) -> ServiceBuilder<Stack<CircuitBreakerLayer, L>>;
+
+    /// Adds a built [`FallbackLayer`]: the service below is tier 1, the
+    /// layer's tiers come after it.
+    #[cfg(feature = "fallback")]
+    fn fallback<T, Req, Res, C, R, M>(
+        self,
+        layer: FallbackLayer<T, Req, Res, C, R, M>,
+    ) -> ServiceBuilder<Stack<FallbackLayer<T, Req, Res, C, R, M>, L>>;
+
+    /// Adds an [`ErrorBodyLayer`] with its default limit: failed responses'
+    /// bodies are read so that classification sees what the provider said.
+    #[cfg(feature = "llm")]
+    fn error_body(self) -> ServiceBuilder<Stack<ErrorBodyLayer, L>>;
+}
+
+impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
+    #[cfg(feature = "timeout-budget")]
+    fn timeout_budget(self, budget: Duration) -> ServiceBuilder<Stack<TimeoutBudgetLayer, L>> {
+        self.layer(TimeoutBudgetLayer::new(budget))
+    }
+
+    #[cfg(feature = "timeout-budget")]
+    fn attempt_timeout(self, per_try: Duration) -> ServiceBuilder<Stack<AttemptTimeoutLayer, L>> {
+        self.layer(AttemptTimeoutLayer::new(per_try))
+    }
+
+    #[cfg(feature = "retry")]
+    fn retry<C>(self, policy: RetryPolicy<C>) -> ServiceBuilder<Stack<RetryLayer<C>, L>> {
+        self.layer(RetryLayer::new(policy))
+    }
+
+    #[cfg(feature = "circuit-breaker")]
+    fn circuit_breaker(
+        self,
+        config: BreakerConfig,
+    ) -> ServiceBuilder<Stack<CircuitBreakerLayer, L>> {
+        self.layer(CircuitBreakerLayer::new(config))
+    }
+
+    #[cfg(feature = "fallback")]
+    fn fallback<T, Req, Res, C, R, M>(
+        self,
+        layer: FallbackLayer<T, Req, Res, C, R, M>,
+    ) -> ServiceBuilder<Stack<FallbackLayer<T, Req, Res, C, R, M>, L>> {
+        self.layer(layer)
+    }
+
+    #[cfg(feature = "llm")]
+    fn error_body(self) -> ServiceBuilder<Stack<ErrorBodyLayer, L>> {
+        self.layer(ErrorBodyLayer::new())
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+
+    impl<L> Sealed for tower::ServiceBuilder<L> {}
+}

@@ -1,0 +1,1 @@
+//! `Deserialize` for this module's config types (the `serde` feature).

@@ -1,0 +1,1 @@
+//! Humane durations and helpers for deserializing config (the `serde` feature).

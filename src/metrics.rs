@@ -1,0 +1,1 @@
+//! Counters and histograms through the `metrics` facade (the `metrics` feature).
