@@ -33,7 +33,7 @@ use std::time::Duration;
 /// # });
 /// let service = ServiceBuilder::new()
 ///     .timeout_budget(Duration::from_secs(30))
-///     .retry(RetryPolicy::default())
+///     .retry_policy(RetryPolicy::default())
 ///     .circuit_breaker(BreakerConfig::default())
 ///     .attempt_timeout(Duration::from_secs(10))
 ///     .service(client);
@@ -57,8 +57,14 @@ pub trait ServiceBuilderExt<L>: sealed::Sealed {
     fn attempt_timeout(self, per_try: Duration) -> ServiceBuilder<Stack<AttemptTimeoutLayer, L>>;
 
     /// Adds a [`RetryLayer`] with `policy`.
+    ///
+    /// Not named `retry`: `tower::ServiceBuilder` has an inherent `retry`
+    /// method (with tower's `retry` feature, which many applications
+    /// enable) that adds *tower's* retry layer, and an inherent method
+    /// always wins over a trait's, so `.retry(policy)` would silently build
+    /// the wrong stack.
     #[cfg(feature = "retry")]
-    fn retry<C>(self, policy: RetryPolicy<C>) -> ServiceBuilder<Stack<RetryLayer<C>, L>>;
+    fn retry_policy<C>(self, policy: RetryPolicy<C>) -> ServiceBuilder<Stack<RetryLayer<C>, L>>;
 
     /// Adds a [`CircuitBreakerLayer`] with `config`.
     #[cfg(feature = "circuit-breaker")]
@@ -93,7 +99,7 @@ impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
     }
 
     #[cfg(feature = "retry")]
-    fn retry<C>(self, policy: RetryPolicy<C>) -> ServiceBuilder<Stack<RetryLayer<C>, L>> {
+    fn retry_policy<C>(self, policy: RetryPolicy<C>) -> ServiceBuilder<Stack<RetryLayer<C>, L>> {
         self.layer(RetryLayer::new(policy))
     }
 
@@ -123,4 +129,44 @@ mod sealed {
     pub trait Sealed {}
 
     impl<L> Sealed for tower::ServiceBuilder<L> {}
+}
+
+#[cfg(all(test, feature = "full"))]
+mod tests {
+    use std::time::Duration;
+
+    use tower::ServiceBuilder;
+    use tower::layer::util::Identity;
+
+    use super::*;
+
+    /// Compiles only if both builders have the same type, layer for layer.
+    fn same_type<T>(_: &T, _: &T) {}
+
+    #[test]
+    fn each_method_adds_its_layer_in_call_order() {
+        let by_name = ServiceBuilder::new()
+            .timeout_budget(Duration::from_secs(30))
+            .error_body()
+            .retry_policy(RetryPolicy::default())
+            .circuit_breaker(BreakerConfig::default())
+            .attempt_timeout(Duration::from_secs(10));
+        let by_layer = ServiceBuilder::new()
+            .layer(TimeoutBudgetLayer::new(Duration::from_secs(30)))
+            .layer(ErrorBodyLayer::new())
+            .layer(RetryLayer::new(RetryPolicy::default()))
+            .layer(CircuitBreakerLayer::new(BreakerConfig::default()))
+            .layer(AttemptTimeoutLayer::new(Duration::from_secs(10)));
+        same_type(&by_name, &by_layer);
+
+        // The settings reach the layers: the outermost is the budget, the
+        // innermost the attempt timeout.
+        let layers = format!("{:?}", by_name.into_inner());
+        let budget = layers.find("30s").expect("the budget is in the stack");
+        let per_try = layers
+            .find("10s")
+            .expect("the attempt timeout is in the stack");
+        assert!(budget < per_try, "{layers}");
+        let _: ServiceBuilder<Identity> = ServiceBuilder::new();
+    }
 }

@@ -30,6 +30,10 @@
 //!           client            hyper-util / reqwest / tonic / anything
 //! ```
 //!
+//! [`ServiceBuilderExt`] names each layer as a `ServiceBuilder` method, so
+//! that a stack reads in this order:
+//! `ServiceBuilder::new().timeout_budget(..).retry_policy(..).circuit_breaker(..).attempt_timeout(..)`.
+//!
 //! Each layer's module explains why it sits where it does; [`fallback`] shows
 //! a full stack with tiers, and [`llm`] where its layers (error bodies,
 //! event streams, idempotency keys) go in it.
@@ -75,6 +79,10 @@
 //! | `llm` | [`llm`]: provider error bodies, `ErrorBodyLayer`, `SseGuardLayer`, model rewrites, idempotency keys |
 //! | `full` (default) | all of the above |
 //! | `hyper-util` | classification of `hyper_util::client::legacy::Error` |
+//! | `reqwest` | classification of `reqwest::Response` and `reqwest::Error` |
+//! | `tonic` | classification of `tonic::transport::Error` |
+//! | `serde` | [`de`]: `Deserialize` for every config type, humane durations (`"500ms"`) |
+//! | `metrics` | [`metrics`]: counters and histograms through the `metrics` facade |
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
