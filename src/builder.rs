@@ -76,6 +76,7 @@ pub trait ServiceBuilderExt<L>: sealed::Sealed {
     /// Adds a built [`FallbackLayer`]: the service below is tier 1, the
     /// layer's tiers come after it.
     #[cfg(feature = "fallback")]
+    #[allow(clippy::type_complexity)] // the layer's own six parameters
     fn fallback<T, Req, Res, C, R, M>(
         self,
         layer: FallbackLayer<T, Req, Res, C, R, M>,
@@ -112,6 +113,7 @@ impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
     }
 
     #[cfg(feature = "fallback")]
+    #[allow(clippy::type_complexity)] // the layer's own six parameters
     fn fallback<T, Req, Res, C, R, M>(
         self,
         layer: FallbackLayer<T, Req, Res, C, R, M>,

@@ -54,9 +54,9 @@
 //! `AttemptTimeoutLayer` innermost, right above the client, so that it times
 //! each attempt and not the retries around it.
 
-#[allow(clippy::module_inception)]
 #[cfg(feature = "serde")]
 mod de;
+#[allow(clippy::module_inception)]
 mod deadline;
 mod error;
 mod propagate;
