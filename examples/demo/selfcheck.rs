@@ -1,0 +1,54 @@
+//! A quick check that the fake providers answer as the OpenAI clients
+//! expect, run before the demo so a broken setup fails loudly at once.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::Value;
+use tower::BoxError;
+
+use crate::fake_provider::FakeProvider;
+
+/// Asks `provider` for its models and for one completion, non-streaming and
+/// streaming, and checks the answers' shapes.
+pub(crate) async fn check(
+    client: &Client<HttpConnector, Full<Bytes>>,
+    provider: &FakeProvider,
+    model: &str,
+) -> Result<(), BoxError> {
+    let base = provider.base_url();
+    let models = client.get(format!("{base}/models").parse()?).await?;
+    let models: Value = serde_json::from_slice(&models.into_body().collect().await?.to_bytes())?;
+    if models["data"][0]["id"].as_str().is_none() {
+        return Err(format!("{}: /v1/models lists no model: {models}", provider.name()).into());
+    }
+    for stream in [false, true] {
+        let body = serde_json::json!({
+            "model": model,
+            "stream": stream,
+            "messages": [{"role": "user", "content": "hi"}],
+        });
+        let request = http::Request::post(format!("{base}/chat/completions"))
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body.to_string())))?;
+        let response = client.request(request).await?;
+        let status = response.status();
+        let bytes = response.into_body().collect().await?.to_bytes();
+        let text = String::from_utf8_lossy(&bytes);
+        let expected = format!("hello from {} ({model})", provider.name());
+        let ok = if stream {
+            text.ends_with("data: [DONE]\n\n") && text.contains("\"chat.completion.chunk\"")
+        } else {
+            serde_json::from_slice::<Value>(&bytes)?["choices"][0]["message"]["content"]
+                == expected.as_str()
+        };
+        if !status.is_success() || !ok {
+            return Err(
+                format!("{}: unexpected answer ({status}): {text}", provider.name()).into(),
+            );
+        }
+    }
+    provider.restart();
+    Ok(())
+}
