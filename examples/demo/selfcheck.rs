@@ -1,19 +1,17 @@
 //! A quick check that the fake providers answer as the OpenAI clients
 //! expect, run before the demo so a broken setup fails loudly at once.
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
+use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::BoxError;
 
+use crate::clients::HttpClient;
 use crate::fake_provider::FakeProvider;
 
 /// Asks `provider` for its models and for one completion, non-streaming and
 /// streaming, and checks the answers' shapes.
 pub(crate) async fn check(
-    client: &Client<HttpConnector, Full<Bytes>>,
+    client: &HttpClient,
     provider: &FakeProvider,
     model: &str,
 ) -> Result<(), BoxError> {
@@ -31,7 +29,7 @@ pub(crate) async fn check(
         });
         let request = http::Request::post(format!("{base}/chat/completions"))
             .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(body.to_string())))?;
+            .body(body.to_string())?;
         let response = client.request(request).await?;
         let status = response.status();
         let bytes = response.into_body().collect().await?.to_bytes();

@@ -23,6 +23,9 @@
 //!   applies here.
 //! - `GET /v1/models`: the provider's models. Only an outage fails it.
 //!
+//! Every response carries `x-fake-provider: <name>`, so a client can tell
+//! who answered.
+//!
 //! The schedule is a list of rules read in order on a clock that starts
 //! with the server and restarts with [`FakeProvider::restart`]: a rule
 //! applies to a request when its [`When`] holds at the request's arrival and
@@ -451,7 +454,7 @@ async fn handle(
         shared.record(|stats| stats.dropped += 1);
         return Err(Outage);
     }
-    let response = match (request.method(), request.uri().path()) {
+    let mut response = match (request.method(), request.uri().path()) {
         (&Method::POST, "/v1/chat/completions") => chat_completion(&shared, request, fault).await,
         (&Method::GET, "/v1/models") => json_response(StatusCode::OK, models(config)),
         _ => error_response(
@@ -462,6 +465,10 @@ async fn handle(
             "Unknown request URL.",
         ),
     };
+
+    if let Ok(name) = HeaderValue::from_str(&config.name) {
+        response.headers_mut().insert("x-fake-provider", name);
+    }
     let status = response.status();
     if status.is_success() {
         if chat {
