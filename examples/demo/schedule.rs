@@ -175,7 +175,7 @@ pub(crate) fn describe(options: &Options) -> String {
             window(0.20, 0.80)
         ),
         Preset::Storm => format!(
-            "  openai: outage {}, 429 bursts (800 ms) every {:.1} s, 15% 503, 5% 2 s stalls\n  \
+            "  openai: outage {}, 429 bursts (retry-after 800 ms) every {:.1} s, 15% 503, 5% 2 s stalls\n  \
              anthropic: overloaded (529) {:.1}–{:.1} s and 10% otherwise, 2% stalls\n  local: 3% 503",
             window(0.25, 0.60),
             0.10 * run,

@@ -9,8 +9,21 @@ use crate::clients::HttpClient;
 use crate::fake_provider::FakeProvider;
 
 /// Asks `provider` for its models and for one completion, non-streaming and
-/// streaming, and checks the answers' shapes.
+/// streaming, with its fault schedule held off, and checks the answers'
+/// shapes; then restarts its clock and stats.
 pub(crate) async fn check(
+    client: &HttpClient,
+    provider: &FakeProvider,
+    model: &str,
+) -> Result<(), BoxError> {
+    provider.hold_faults(true);
+    let result = answers(client, provider, model).await;
+    provider.hold_faults(false);
+    provider.restart();
+    result
+}
+
+async fn answers(
     client: &HttpClient,
     provider: &FakeProvider,
     model: &str,
@@ -22,31 +35,40 @@ pub(crate) async fn check(
         return Err(format!("{}: /v1/models lists no model: {models}", provider.name()).into());
     }
     for stream in [false, true] {
-        let body = serde_json::json!({
-            "model": model,
-            "stream": stream,
-            "messages": [{"role": "user", "content": "hi"}],
-        });
-        let request = http::Request::post(format!("{base}/chat/completions"))
-            .header("content-type", "application/json")
-            .body(body.to_string())?;
-        let response = client.request(request).await?;
-        let status = response.status();
-        let bytes = response.into_body().collect().await?.to_bytes();
-        let text = String::from_utf8_lossy(&bytes);
-        let expected = format!("hello from {} ({model})", provider.name());
-        let ok = if stream {
+        completion(client, provider, model, stream).await?;
+    }
+    Ok(())
+}
+
+/// One chat completion, checked.
+async fn completion(
+    client: &HttpClient,
+    provider: &FakeProvider,
+    model: &str,
+    stream: bool,
+) -> Result<(), BoxError> {
+    let body = serde_json::json!({
+        "model": model,
+        "stream": stream,
+        "messages": [{"role": "user", "content": "hi"}],
+    });
+    let request = http::Request::post(format!("{}/chat/completions", provider.base_url()))
+        .header("content-type", "application/json")
+        .body(body.to_string())?;
+    let response = client.request(request).await?;
+    let status = response.status();
+    let bytes = response.into_body().collect().await?.to_bytes();
+    let text = String::from_utf8_lossy(&bytes);
+    let expected = format!("hello from {} ({model})", provider.name());
+    let ok = status.is_success()
+        && if stream {
             text.ends_with("data: [DONE]\n\n") && text.contains("\"chat.completion.chunk\"")
         } else {
             serde_json::from_slice::<Value>(&bytes)?["choices"][0]["message"]["content"]
                 == expected.as_str()
         };
-        if !status.is_success() || !ok {
-            return Err(
-                format!("{}: unexpected answer ({status}): {text}", provider.name()).into(),
-            );
-        }
+    if !ok {
+        return Err(format!("{}: unexpected answer ({status}): {text}", provider.name()).into());
     }
-    provider.restart();
     Ok(())
 }

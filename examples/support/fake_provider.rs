@@ -43,7 +43,7 @@ use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -295,6 +295,8 @@ struct Shared {
     epoch: Mutex<Instant>,
     arrivals: AtomicU64,
     stats: Mutex<Stats>,
+    /// Set while the schedule is held off: no faults, never down.
+    held: AtomicBool,
 }
 
 impl Shared {
@@ -328,6 +330,7 @@ impl FakeProvider {
             epoch: Mutex::new(Instant::now()),
             arrivals: AtomicU64::new(0),
             stats: Mutex::new(Stats::default()),
+            held: AtomicBool::new(false),
         });
         let server = tokio::spawn(accept(listener, shared.clone()));
         Ok(FakeProvider {
@@ -372,6 +375,13 @@ impl FakeProvider {
         *self.shared.epoch.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
         self.shared.arrivals.store(0, Ordering::Relaxed);
         self.shared.record(|stats| *stats = Stats::default());
+    }
+
+    /// Holds the fault schedule off (`true`: every request is answered,
+    /// nothing counts as down) or lets it apply again (`false`). For
+    /// checks before a run; the clock keeps going.
+    pub(crate) fn hold_faults(&self, hold: bool) {
+        self.shared.held.store(hold, Ordering::Relaxed);
     }
 
     /// Stops serving (dropping does the same).
@@ -430,13 +440,16 @@ async fn handle(
     let at = shared.elapsed();
     let n = shared.arrivals.fetch_add(1, Ordering::Relaxed);
     let config = &shared.config;
-    let down = config.is_down_at(at);
+    let held = shared.held.load(Ordering::Relaxed);
+    let down = !held && config.is_down_at(at);
     shared.record(|stats| {
         stats.received += 1;
         stats.received_while_down += u64::from(down);
     });
     let chat = request.method() == Method::POST && request.uri().path() == "/v1/chat/completions";
-    let fault = if chat {
+    let fault = if held {
+        None
+    } else if chat {
         config.fault_for(n, at)
     } else if down {
         Some(Fault::Outage)
