@@ -47,9 +47,13 @@ use crate::report::Run;
 async fn main() -> Result<(), BoxError> {
     let options = match options::parse(std::env::args().skip(1)) {
         Ok(options) => options,
+        Err(usage) if usage == options::USAGE => {
+            println!("{usage}");
+            return Ok(());
+        }
         Err(message) => {
             eprintln!("{message}");
-            std::process::exit(if message == options::USAGE { 0 } else { 2 });
+            std::process::exit(2);
         }
     };
     let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
