@@ -18,7 +18,7 @@ use tower_failover::circuit_breaker::{BreakerConfig, OpenBackoff, State};
 use tower_failover::fallback::{FallbackLayer, Tier};
 use tower_failover::llm::idempotency::IdempotencyLayer;
 use tower_failover::llm::model::rewrite_model;
-use tower_failover::retry::{Backoff, RetryLayer, RetryPolicy};
+use tower_failover::retry::{Backoff, RetryPolicy};
 
 use crate::fake_provider::FakeProvider;
 
@@ -164,9 +164,7 @@ fn stack(
             .max_retry_after(Duration::from_secs(1))
             .build()?;
         Ok(ServiceBuilder::new()
-            // `.retry(..)` would be tower's own (its `retry` feature adds
-            // an inherent `ServiceBuilder::retry`), so the layer goes in by name.
-            .layer(RetryLayer::new(retry))
+            .retry_policy(retry)
             .circuit_breaker(breaker)
             .attempt_timeout(Duration::from_millis(800))
             .error_body()
