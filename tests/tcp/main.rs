@@ -2,6 +2,7 @@
 //! 127.0.0.1 (no network beyond loopback, no sleeps: zero backoff).
 
 mod fallback;
+mod reqwest;
 mod tonic;
 
 use std::convert::Infallible;
