@@ -220,7 +220,11 @@ async fn a_refused_connection_is_retried_then_falls_back() {
     assert_eq!(response.status(), 200);
     let served = response.extensions().get::<ServedBy>().unwrap();
     assert_eq!(served.name(), "backup");
-    assert_eq!(served.attempts(), 4, "three calls to the primary, one to the backup");
+    assert_eq!(
+        served.attempts(),
+        4,
+        "three calls to the primary, one to the backup"
+    );
     assert_eq!(
         attempts.load(Ordering::SeqCst),
         3,
