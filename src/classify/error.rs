@@ -10,7 +10,9 @@ use super::{Failure, FailureKind};
 /// Implemented for the boxed error types tower services return
 /// ([`BoxError`](crate::BoxError) and friends), `std::io::Error`, tower's and
 /// tokio's `Elapsed`, this crate's errors, hyper-util's client error (with the
-/// `hyper-util` feature) and [`Infallible`](std::convert::Infallible), which
+/// `hyper-util` feature), `reqwest::Error` (with `reqwest`), tonic's
+/// `transport::Error`, `Status`, `TimeoutExpired` and `ConnectError` (with
+/// `tonic`) and [`Infallible`](std::convert::Infallible), which
 /// has no value. (A blanket impl over every `E: Error` would rule out the
 /// boxed types, which do not implement `Error`.) For your own error type it
 /// is one line:
@@ -81,6 +83,17 @@ as_dyn_error!(crate::circuit_breaker::CircuitOpen);
 
 #[cfg(feature = "hyper-util")]
 as_dyn_error!(hyper_util::client::legacy::Error);
+
+#[cfg(feature = "reqwest")]
+as_dyn_error!(reqwest::Error);
+
+#[cfg(feature = "tonic")]
+as_dyn_error!(
+    tonic::transport::Error,
+    tonic::Status,
+    tonic::TimeoutExpired,
+    tonic::ConnectError,
+);
 
 #[cfg(feature = "llm")]
 as_dyn_error!(
@@ -157,6 +170,14 @@ fn recognise(error: &(dyn Error + 'static)) -> Option<Failure> {
             _ => FailureKind::Transient,
         }));
     }
+    #[cfg(feature = "reqwest")]
+    if let Some(error) = error.downcast_ref::<reqwest::Error>() {
+        return Some(super::reqwest::recognise(error));
+    }
+    #[cfg(feature = "tonic")]
+    if let Some(failure) = recognise_tonic(error) {
+        return Some(failure);
+    }
     #[cfg(feature = "hyper-util")]
     if let Some(client) = error.downcast_ref::<hyper_util::client::legacy::Error>() {
         // Connect errors never reached the upstream; other client errors are
@@ -168,6 +189,27 @@ fn recognise(error: &(dyn Error + 'static)) -> Option<Failure> {
             }
         }
         return Some(Failure::new(FailureKind::Transient));
+    }
+    None
+}
+
+/// tonic's errors: a `Status` is its code's outcome (with the hint in its
+/// metadata), tonic's own timeout is a timeout. A `transport::Error` or a
+/// `ConnectError` is not recognised itself: the walk goes on to its source
+/// (an I/O error, hyper's), and ends at [`Transient`](FailureKind::Transient).
+#[cfg(feature = "tonic")]
+fn recognise_tonic(error: &(dyn Error + 'static)) -> Option<Failure> {
+    if let Some(status) = error.downcast_ref::<tonic::Status>() {
+        let super::Outcome::Failure(failure) = super::classify_grpc_code(i32::from(status.code()))
+        else {
+            // An OK status as an error: nothing says what went wrong.
+            return Some(Failure::new(FailureKind::Transient));
+        };
+        let hint = super::grpc::grpc_hint(failure.hint(), status.metadata().as_ref());
+        return Some(failure.with_hint(hint));
+    }
+    if error.is::<tonic::TimeoutExpired>() {
+        return Some(Failure::new(FailureKind::Timeout));
     }
     None
 }

@@ -33,9 +33,20 @@ where
 /// headers, or else from its body.
 #[cold]
 fn classify_failed_response<B>(response: &http::Response<B>, kind: FailureKind) -> super::Failure {
-    let hint = Hint::from_headers(response.headers());
+    classify_failed_parts(kind, response.headers(), response.extensions())
+}
+
+/// [`classify_failed_response`] from a response's parts, for response types
+/// other than `http::Response` (reqwest's).
+#[cold]
+pub(super) fn classify_failed_parts(
+    kind: FailureKind,
+    headers: &http::HeaderMap,
+    extensions: &http::Extensions,
+) -> super::Failure {
+    let hint = Hint::from_headers(headers);
     #[cfg(feature = "llm")]
-    if let Some(found) = response.extensions().get::<crate::llm::ProviderError>() {
+    if let Some(found) = extensions.get::<crate::llm::ProviderError>() {
         let kind = found.kind().unwrap_or(kind);
         let hint = match (hint.retry_after(), found.retry_after()) {
             (None, Some(after)) => hint.with_retry_after(after),
@@ -43,6 +54,8 @@ fn classify_failed_response<B>(response: &http::Response<B>, kind: FailureKind) 
         };
         return super::Failure::new(kind).with_hint(hint);
     }
+    #[cfg(not(feature = "llm"))]
+    let _ = extensions;
     super::Failure::new(kind).with_hint(hint)
 }
 

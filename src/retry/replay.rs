@@ -10,7 +10,12 @@ use super::Attempt;
 /// - [`CloneReplay`] (the default) clones `Clone` requests.
 /// - Any `Fn(&Req) -> Option<Req>` is a replay, e.g.
 ///   `|r: &reqwest::Request| r.try_clone()` for requests that are only
-///   sometimes copyable.
+///   sometimes copyable. `reqwest::Request::try_clone` itself is one, and
+///   as a function pointer it has a type you can name in a field or an
+///   alias: `fn(&reqwest::Request) -> Option<reqwest::Request>` (see
+///   [the reqwest section](crate::classify#reqwest) of the classify docs).
+///   A reqwest request with a streaming body does not clone, so it is sent
+///   once.
 /// - [`HttpReplay`] clones `http::Request<B>` with a `Clone` body and stamps
 ///   the [`Attempt`] into each copy's extensions.
 /// - [`ReplayBodyLayer`](super::ReplayBodyLayer) makes `http::Request<B>`

@@ -1,5 +1,8 @@
 //! The default classifier: statuses, hints, errors.
 
+mod grpc;
+mod reqwest;
+
 use std::io;
 use std::time::Duration;
 
