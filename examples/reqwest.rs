@@ -25,11 +25,7 @@ use tower::{ServiceBuilder, ServiceExt};
 use tower_failover::ServiceBuilderExt;
 use tower_failover::circuit_breaker::BreakerConfig;
 use tower_failover::fallback::{FallbackLayer, ServedBy, Tier};
-use tower_failover::retry::{RetryLayer, RetryPolicy};
-
-/// `reqwest::Request::try_clone`, as a replay whose type can be named.
-type TryClone = fn(&reqwest::Request) -> Option<reqwest::Request>;
-const TRY_CLONE: TryClone = reqwest::Request::try_clone;
+use tower_failover::retry::{RetryLayer, RetryPolicy, TryCloneReplay};
 
 /// An upstream on 127.0.0.1 answering `script` (status and headers), then 200.
 async fn upstream(
@@ -100,7 +96,7 @@ async fn main() -> Result<(), tower_failover::BoxError> {
     let tier = |name: &'static str| {
         Ok::<_, tower_failover::InvalidConfig>(
             ServiceBuilder::new()
-                .layer(RetryLayer::new(RetryPolicy::default()).replay(TRY_CLONE))
+                .layer(RetryLayer::new(RetryPolicy::default()).replay(TryCloneReplay))
                 .circuit_breaker(BreakerConfig::builder().name(name).build()?)
                 .attempt_timeout(Duration::from_secs(5))
                 .service(client.clone()),
@@ -113,11 +109,8 @@ async fn main() -> Result<(), tower_failover::BoxError> {
                 let _ = request.url_mut().set_port(Some(backup_port));
             },
         ))
-        .replay(TRY_CLONE)
+        .replay(TryCloneReplay)
         // reqwest::Response is not an http::Response: say where ServedBy goes.
-        .record(|response: &mut reqwest::Response, served: &ServedBy| {
-            response.extensions_mut().insert(served.clone());
-        })
         .build()?;
     let service = ServiceBuilder::new()
         .timeout_budget(Duration::from_secs(10))

@@ -253,7 +253,7 @@ impl Shared {
                     // The open period is over: this call tries to be the
                     // one that moves the breaker to half-open, and probes.
                     let deadline = match self.config.max_half_open_duration {
-                        Some(max) => ceil_ms(now + max),
+                        Some(max) => ceil_ms(now.saturating_add(max)),
                         None => TIME_MAX,
                     };
                     match self.transition(word, HALF_OPEN, deadline, TransitionReason::OpenElapsed)
@@ -524,7 +524,7 @@ impl Shared {
 
     fn note_hint(&self, after: Duration) {
         if let Some(cap) = self.config.retry_after_cap {
-            let until = ceil_ms(self.now() + after.min(cap));
+            let until = ceil_ms(self.now().saturating_add(after.min(cap)));
             self.hint_until.fetch_max(until, Ordering::Relaxed);
         }
     }
@@ -542,7 +542,7 @@ impl Shared {
         } else {
             0.0
         };
-        let until = ceil_ms(now + backoff.jittered(n, unit));
+        let until = ceil_ms(now.saturating_add(backoff.jittered(n, unit)));
         until
             .max(self.hint_until.load(Ordering::Relaxed))
             .min(TIME_MAX)

@@ -153,34 +153,28 @@
 //! be built (a bad URL) is [`Invalid`](FailureKind::Invalid).
 //!
 //! `reqwest::Request` is not `Clone`; it replays with
-//! `reqwest::Request::try_clone`, which is a [`Replay`](crate::retry::Replay)
-//! as it is. A request whose body is a stream cannot be cloned, and is sent
-//! once, never retried. A fallback layer needs the same replay, and records
-//! which tier served in the response's extensions with a closure:
+//! [`TryCloneReplay`](crate::retry::TryCloneReplay) (`try_clone`). A request
+//! whose body is a stream cannot be cloned, and is sent once, never retried.
+//! A fallback layer needs the same replay; it records which tier served in
+//! the `reqwest::Response`'s extensions as it does for `http::Response`:
 //!
 //! ```
 //! # #[cfg(all(feature = "fallback", feature = "reqwest"))] {
 //! use tower::ServiceBuilder;
-//! use tower_failover::fallback::{FallbackLayer, ServedBy, Tier};
-//! use tower_failover::retry::{RetryLayer, RetryPolicy};
-//!
-//! /// The replay, as a type that can be named.
-//! type TryClone = fn(&reqwest::Request) -> Option<reqwest::Request>;
+//! use tower_failover::fallback::{FallbackLayer, Tier};
+//! use tower_failover::retry::{RetryLayer, RetryPolicy, TryCloneReplay};
 //!
 //! let client = reqwest::Client::new();
 //! let tier = |client: &reqwest::Client| {
 //!     ServiceBuilder::new()
-//!         .layer(RetryLayer::new(RetryPolicy::default()).replay(reqwest::Request::try_clone as TryClone))
+//!         .layer(RetryLayer::new(RetryPolicy::default()).replay(TryCloneReplay))
 //!         .service(client.clone())
 //! };
 //! let fallback = FallbackLayer::builder("primary")
 //!     .tier(Tier::new("backup", tier(&client)).rewrite(|request: &mut reqwest::Request| {
 //!         request.url_mut().set_host(Some("backup.example")).unwrap();
 //!     }))
-//!     .replay(reqwest::Request::try_clone as TryClone)
-//!     .record(|response: &mut reqwest::Response, served: &ServedBy| {
-//!         response.extensions_mut().insert(served.clone());
-//!     })
+//!     .replay(TryCloneReplay)
 //!     .build()
 //!     .unwrap();
 //! let service = ServiceBuilder::new().layer(fallback).service(tier(&client));

@@ -77,7 +77,7 @@ impl fmt::Debug for ServedBy {
 /// it returns.
 ///
 /// - [`InExtensions`] (the default) inserts it into an `http::Response`'s
-///   extensions;
+///   extensions (or a `reqwest::Response`'s, with the `reqwest` feature);
 /// - `()` records nothing (for response types without extensions, or to
 ///   skip the extension map's allocation on every response);
 /// - any `Fn(&mut Res, &ServedBy)` does what it likes, e.g. sets a header.
@@ -97,6 +97,14 @@ pub struct InExtensions;
 impl<B> RecordServedBy<http::Response<B>> for InExtensions {
     #[inline]
     fn record(&self, response: &mut http::Response<B>, served: &ServedBy) {
+        response.extensions_mut().insert(served.clone());
+    }
+}
+
+#[cfg(feature = "reqwest")]
+impl RecordServedBy<reqwest::Response> for InExtensions {
+    #[inline]
+    fn record(&self, response: &mut reqwest::Response, served: &ServedBy) {
         response.extensions_mut().insert(served.clone());
     }
 }

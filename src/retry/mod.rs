@@ -105,6 +105,8 @@ pub use self::budget::RetryBudget;
 pub use self::future::ResponseFuture;
 pub use self::layer::RetryLayer;
 pub use self::policy::{MAX_ATTEMPTS_LIMIT, RetryPolicy, RetryPolicyBuilder};
+#[cfg(feature = "reqwest")]
+pub use self::replay::TryCloneReplay;
 pub use self::replay::{CloneReplay, HttpReplay, Replay};
 use crate::classify::{Classify, DefaultClassifier};
 

@@ -9,13 +9,11 @@ use super::Attempt;
 ///
 /// - [`CloneReplay`] (the default) clones `Clone` requests.
 /// - Any `Fn(&Req) -> Option<Req>` is a replay, e.g.
-///   `|r: &reqwest::Request| r.try_clone()` for requests that are only
-///   sometimes copyable. `reqwest::Request::try_clone` itself is one, and
-///   as a function pointer it has a type you can name in a field or an
-///   alias: `fn(&reqwest::Request) -> Option<reqwest::Request>` (see
-///   [the reqwest section](crate::classify#reqwest) of the classify docs).
-///   A reqwest request with a streaming body does not clone, so it is sent
-///   once.
+///   `|r: &MyRequest| r.try_clone()` for requests that are only sometimes
+///   copyable.
+/// - [`TryCloneReplay`] (with the `reqwest` feature) replays
+///   `reqwest::Request` with `try_clone`; a request whose body is a stream
+///   does not clone, so it is sent once.
 /// - [`HttpReplay`] clones `http::Request<B>` with a `Clone` body and stamps
 ///   the [`Attempt`] into each copy's extensions.
 /// - [`ReplayBodyLayer`](super::ReplayBodyLayer) makes `http::Request<B>`
@@ -78,5 +76,39 @@ impl<B: Clone> Replay<http::Request<B>> for HttpReplay {
     #[inline]
     fn prepare(&self, request: &mut http::Request<B>, attempt: Attempt) {
         request.extensions_mut().insert(attempt);
+    }
+}
+
+/// Replays `reqwest::Request` with [`try_clone`](reqwest::Request::try_clone)
+/// (the `reqwest` feature): a request with a buffered body is copied, one
+/// whose body is a stream cannot be, and is sent once and never retried.
+///
+/// A named type rather than a closure, so that a stack's type can be
+/// written down (`Retry<reqwest::Client, DefaultClassifier, TryCloneReplay>`).
+///
+/// ```
+/// use tower_failover::retry::{Replay, TryCloneReplay};
+///
+/// let client = reqwest::Client::new();
+/// let buffered = client.post("http://127.0.0.1:1/").body("{}").build().unwrap();
+/// assert!(TryCloneReplay.replay(&buffered).is_some());
+///
+/// let stream = tokio_stream::iter([Ok::<_, std::io::Error>("{}")]);
+/// let streaming = client
+///     .post("http://127.0.0.1:1/")
+///     .body(reqwest::Body::wrap_stream(stream))
+///     .build()
+///     .unwrap();
+/// assert!(TryCloneReplay.replay(&streaming).is_none());
+/// ```
+#[cfg(feature = "reqwest")]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TryCloneReplay;
+
+#[cfg(feature = "reqwest")]
+impl Replay<reqwest::Request> for TryCloneReplay {
+    #[inline]
+    fn replay(&self, request: &reqwest::Request) -> Option<reqwest::Request> {
+        request.try_clone()
     }
 }

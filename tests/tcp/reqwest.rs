@@ -13,11 +13,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use tower::{ServiceBuilder, ServiceExt};
 use tower_failover::fallback::{FallbackLayer, ServedBy, Tier};
-use tower_failover::retry::{Backoff, Retry, RetryLayer, RetryPolicy};
-
-/// `reqwest::Request::try_clone` as a replay with a nameable type.
-type TryClone = fn(&reqwest::Request) -> Option<reqwest::Request>;
-const TRY_CLONE: TryClone = reqwest::Request::try_clone;
+use tower_failover::retry::{Backoff, Retry, RetryLayer, RetryPolicy, TryCloneReplay};
 
 /// A server on 127.0.0.1 answering from a script of (status, headers),
 /// then 200; it reads every request body whole and counts requests and
@@ -94,9 +90,9 @@ fn policy(max_retry_after: Duration) -> RetryPolicy {
 fn retrying(
     client: &reqwest::Client,
     policy: RetryPolicy,
-) -> Retry<reqwest::Client, tower_failover::classify::DefaultClassifier, TryClone> {
+) -> Retry<reqwest::Client, tower_failover::classify::DefaultClassifier, TryCloneReplay> {
     ServiceBuilder::new()
-        .layer(RetryLayer::new(policy).replay(TRY_CLONE))
+        .layer(RetryLayer::new(policy).replay(TryCloneReplay))
         .service(client.clone())
 }
 
@@ -192,7 +188,7 @@ async fn a_refused_connection_is_retried_then_falls_back() {
         }
     });
     let primary = ServiceBuilder::new()
-        .layer(RetryLayer::new(policy(Duration::from_secs(60))).replay(TRY_CLONE))
+        .layer(RetryLayer::new(policy(Duration::from_secs(60))).replay(TryCloneReplay))
         .service(counted);
     let backup_port = backup.address.port();
     let fallback = FallbackLayer::builder("primary")
@@ -203,10 +199,7 @@ async fn a_refused_connection_is_retried_then_falls_back() {
                 },
             ),
         )
-        .replay(TRY_CLONE)
-        .record(|response: &mut reqwest::Response, served: &ServedBy| {
-            response.extensions_mut().insert(served.clone());
-        })
+        .replay(TryCloneReplay)
         .build()
         .unwrap();
     let handle = fallback.handle();

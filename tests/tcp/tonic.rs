@@ -27,11 +27,14 @@ use tower_failover::retry::{
 };
 use tower_service::Service;
 
+/// A code and an optional `grpc-retry-pushback-ms`, per call.
+type Script = VecDeque<(Code, Option<&'static str>)>;
+
 /// The faults to answer the next calls with, in order (a code and an
 /// optional `grpc-retry-pushback-ms`), and the calls received.
 #[derive(Clone, Default)]
 struct Faults {
-    script: Arc<Mutex<VecDeque<(Code, Option<&'static str>)>>>,
+    script: Arc<Mutex<Script>>,
     received: Arc<AtomicUsize>,
 }
 
