@@ -21,6 +21,8 @@
 //! | [`FallbackGraph`](crate::fallback::FallbackGraph) | `{ model = [fallbacks…], … }`, optionally with `max_depth` and `routes` |
 //! | [`TimeoutBudgetLayer`](crate::deadline::TimeoutBudgetLayer) | `"30s"` or `{ budget = "30s" }` |
 //! | [`AttemptTimeoutLayer`](crate::deadline::AttemptTimeoutLayer) | `"10s"` or `{ per_try = "10s" }` |
+//! | [`SseGuardLayer`](crate::llm::sse::SseGuardLayer) | `{ first_event_timeout, idle_timeout, max_first_event_bytes }` |
+//! | [`ErrorBodyLayer`](crate::llm::error_body::ErrorBodyLayer) | `{ limit }` |
 //!
 //! Each type's own documentation lists its accepted forms and defaults.
 //!

@@ -112,3 +112,78 @@ fn errors_name_the_field() {
         json_error::<Timeouts>(r#"{"budget": "30s", "attempt_timeout": "10s", "extra": 1}"#);
     assert_mentions(&message, &["unknown field `extra`"]);
 }
+
+mod llm {
+    use std::time::Duration;
+
+    use tower_failover::llm::error_body::{DEFAULT_LIMIT, ErrorBodyLayer};
+    use tower_failover::llm::sse::{DEFAULT_MAX_FIRST_EVENT_BYTES, SseGuardLayer};
+
+    use super::super::{assert_mentions, json_error, same_in_all, toml_error, yaml_error};
+
+    #[test]
+    fn sse_guard_from_three_formats() {
+        let layer: SseGuardLayer = same_in_all(
+            "first_event_timeout = \"10s\"\nidle_timeout = \"30s\"\nmax_first_event_bytes = 4096",
+            r#"{"first_event_timeout": "10s", "idle_timeout": "30s", "max_first_event_bytes": 4096}"#,
+            "first_event_timeout: 10s\nidle_timeout: 30s\nmax_first_event_bytes: 4096",
+        );
+        assert_eq!(layer.first_event_timeout(), Some(Duration::from_secs(10)));
+        assert_eq!(layer.idle_timeout(), Some(Duration::from_secs(30)));
+        assert_eq!(layer.max_first_event_bytes(), 4096);
+    }
+
+    #[test]
+    fn sse_guard_defaults() {
+        let layer: SseGuardLayer = same_in_all("", "{}", "{}");
+        assert_eq!(format!("{layer:?}"), format!("{:?}", SseGuardLayer::new()));
+        assert_eq!(layer.first_event_timeout(), None);
+        assert_eq!(layer.max_first_event_bytes(), DEFAULT_MAX_FIRST_EVENT_BYTES);
+    }
+
+    #[test]
+    fn sse_guard_errors() {
+        let cases = [
+            (
+                "first_event_timeout = \"0s\"",
+                "invalid sse setting first_event_timeout: must not be zero",
+            ),
+            (
+                "idle_timeout = \"0\"",
+                "invalid sse setting idle_timeout: must not be zero",
+            ),
+            (
+                "max_first_event_bytes = 0",
+                "invalid sse setting max_first_event_bytes: must not be zero",
+            ),
+            (
+                "max_first_event_bytes = 1000000000",
+                "invalid sse setting max_first_event_bytes: must be at most 16 MiB",
+            ),
+            ("idle_timeout = 30", "a duration needs a unit"),
+            ("idle = \"30s\"", "unknown field `idle`"),
+        ];
+        for (text, expected) in cases {
+            assert_mentions(&toml_error::<SseGuardLayer>(text), &[expected]);
+        }
+        let message = json_error::<SseGuardLayer>(r#"{"max_first_event_bytes": -1}"#);
+        assert_mentions(&message, &["invalid value: integer `-1`"]);
+    }
+
+    #[test]
+    fn error_body_limit() {
+        let layer: ErrorBodyLayer =
+            same_in_all("limit = 1024", r#"{"limit": 1024}"#, "limit: 1024");
+        assert_eq!(layer.get_limit(), 1024);
+        let layer: ErrorBodyLayer = same_in_all("", "{}", "{}");
+        assert_eq!(layer.get_limit(), DEFAULT_LIMIT);
+        assert_mentions(
+            &toml_error::<ErrorBodyLayer>("limit = \"1k\""),
+            &["invalid type: string \"1k\"", "limit"],
+        );
+        assert_mentions(
+            &yaml_error::<ErrorBodyLayer>("max: 1"),
+            &["unknown field `max`"],
+        );
+    }
+}
