@@ -275,3 +275,32 @@ fn builder_rejections_are_the_message() {
         &["invalid circuit breaker setting half_open_permits"],
     );
 }
+
+#[test]
+fn nan_and_infinity_are_rejected() {
+    let cases = [
+        (
+            "failure_rate_threshold = nan",
+            "invalid circuit breaker setting failure_rate_threshold",
+        ),
+        (
+            "slow_calls = { duration = \"1s\", rate = nan }",
+            "invalid circuit breaker setting slow_calls",
+        ),
+        (
+            "open_backoff = { multiplier = inf }",
+            "invalid circuit breaker setting open_backoff",
+        ),
+        (
+            "open_backoff = { multiplier = nan }",
+            "invalid circuit breaker setting open_backoff",
+        ),
+        (
+            "open_backoff = { jitter = nan }",
+            "invalid circuit breaker setting open_backoff",
+        ),
+    ];
+    for (text, expected) in cases {
+        assert_mentions(&toml_error::<BreakerConfig>(text), &[expected]);
+    }
+}

@@ -225,3 +225,11 @@ fn builder_rejections_are_the_message() {
     let message = yaml_error::<RetryPolicy>("max_attempts: 0");
     assert_mentions(&message, &["invalid retry setting max_attempts"]);
 }
+
+#[test]
+fn nan_and_infinity_are_rejected() {
+    let message = toml_error::<RetryPolicy>("budget = { ratio = nan }");
+    assert_mentions(&message, &["invalid retry setting budget.ratio"]);
+    let message = toml_error::<RetryPolicy>("budget = { ratio = inf }");
+    assert_mentions(&message, &["invalid retry setting budget.ratio"]);
+}
