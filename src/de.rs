@@ -599,7 +599,14 @@ mod tests {
         assert_eq!(kind("s"), ErrorKind::Malformed);
         assert_eq!(kind("."), ErrorKind::Malformed);
         assert_eq!(kind("1.5.5s"), ErrorKind::Malformed);
-        assert_eq!(kind(&format!("{}s", u64::MAX)), ErrorKind::Overflow);
+        assert_eq!(
+            parse_duration(&format!("{}s", u64::MAX)),
+            Ok(Duration::from_secs(u64::MAX))
+        );
+        assert_eq!(
+            kind(&format!("{}s", u128::from(u64::MAX) + 1)),
+            ErrorKind::Overflow
+        );
         assert_eq!(kind(&format!("{}0h", u128::MAX)), ErrorKind::Overflow);
         assert_eq!(
             kind("99999999999999999999999999999999999999999h"),
