@@ -658,3 +658,30 @@ async fn clones_and_layered_services_share_one_breaker() {
     assert_eq!(layer.handle().state(), State::Open);
     open_with(call(&mut c).await);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_largest_durations_a_config_can_hold_do_not_overflow() {
+    // A config file can ask for any duration; the breaker's deadlines
+    // saturate rather than overflow.
+    for builder in [
+        base().max_half_open_duration(Duration::MAX),
+        base().open_backoff(OpenBackoff::constant(Duration::MAX)),
+        base().retry_after_cap(Duration::MAX),
+    ] {
+        let upstream = Upstream::new();
+        upstream
+            .then_n(3, status(500))
+            .then([Step::RateLimited(secs(u64::MAX / 1_000))]);
+        let config = builder.build().unwrap();
+        let mut service = CircuitBreaker::with_classifier(upstream.clone(), config, TestClassifier);
+        for _ in 0..4 {
+            call(&mut service).await.unwrap();
+        }
+        assert!(open_with(call(&mut service).await).retry_after().is_some());
+        // Past the default open period: half-open (whose cap is now
+        // "forever") or still open, but never a panic.
+        advance(secs(3_600)).await;
+        let _ = call(&mut service).await;
+        let _ = call(&mut service).await;
+    }
+}
