@@ -156,3 +156,37 @@ retry = { max_attempts = 0 }
     assert_eq!(error.path().to_string(), "upstreams[0].retry.backoff.cap");
     assert_mentions(&error.inner().to_string(), &["unknown duration unit \"x\""]);
 }
+
+/// The README's configuration example, as it is printed there.
+#[test]
+fn the_readme_example_deserializes() {
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Readme {
+        budget: TimeoutBudgetLayer,
+        attempt_timeout: AttemptTimeoutLayer,
+        retry: RetryPolicy,
+        breaker: BreakerConfig,
+        fallbacks: FallbackGraph,
+    }
+
+    let readme = include_str!("../../README.md");
+    let start = readme
+        .find("```toml\n")
+        .expect("a TOML block in the README")
+        + 8;
+    let length = readme[start..].find("```").unwrap();
+    let config: Readme = super::toml(&readme[start..start + length]);
+    assert_eq!(config.retry.max_attempts(), 3);
+    assert_eq!(config.retry.max_retry_after(), Duration::from_secs(60));
+    assert_eq!(
+        config
+            .fallbacks
+            .chain("gpt-4o")
+            .unwrap()
+            .collect::<Vec<_>>(),
+        ["claude-sonnet-4-5", "gpt-4o-mini"]
+    );
+    assert!(format!("{:?}", config.budget).contains("30s"));
+    assert!(format!("{:?}", config.breaker).contains("0.5"));
+}
