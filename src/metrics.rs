@@ -40,7 +40,7 @@
 //!   a retry not attempted because its wait would end past the deadline is
 //!   `{reason="deadline"}` (the failure itself is returned, so no
 //!   `deadline_exceeded` is counted for it).
-//! - **Amplification.** `sum(attempts_total) / sum(served_total) ` is
+//! - **Amplification.** `sum(attempts_total) / sum(served_total)` is
 //!   roughly the upstream calls per served request when every call goes
 //!   through one `Retry` per tier; `retries_total / attempts_total` is the
 //!   retry rate.
