@@ -11,6 +11,8 @@ mod stacks;
 
 mod breaker;
 mod llm;
+#[cfg(feature = "metrics")]
+mod metrics;
 
 use stacks::*;
 
@@ -115,6 +117,8 @@ fn all(c: &mut Criterion) {
     rejection(c);
     breaker::benches(c);
     llm::benches(c);
+    #[cfg(feature = "metrics")]
+    metrics::benches(c);
 }
 
 criterion_group!(benches, all);
