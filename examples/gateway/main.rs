@@ -82,11 +82,11 @@ async fn run(args: Args) -> Result<(), String> {
     } else {
         Vec::new()
     };
+    // The recorder goes in first: the layers register their metrics with
+    // it when they are built.
+    let metrics = routes::prometheus();
     let gateway = Gateway::new(&config).map_err(|e| format!("{}: {e}", args.config))?;
-    let state = AppState {
-        gateway,
-        metrics: routes::prometheus(),
-    };
+    let state = AppState { gateway, metrics };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
