@@ -28,6 +28,7 @@ use axum::body::Body;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, Response, Uri};
 use http_body_util::Full;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -47,8 +48,9 @@ use crate::config::{Config, ProviderConfig};
 /// A model's whole call, or one tier: JSON in, the upstream's answer out.
 pub(crate) type ModelService = BoxCloneSyncService<Request<Bytes>, Response<Body>, BoxError>;
 
-/// The connector every provider's client uses.
-pub(crate) type Connector = HttpConnector;
+/// The connector every provider's client uses: http, or https with rustls
+/// and the Mozilla roots.
+pub(crate) type Connector = HttpsConnector<HttpConnector>;
 
 /// Every exposed model's service, and the breakers to report on.
 #[derive(Clone)]
@@ -86,7 +88,12 @@ impl Gateway {
         let mut breakers = Vec::new();
         let mut listed = Vec::new();
         for provider in &config.providers {
-            let client = Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+            let connector = HttpsConnectorBuilder::new()
+                .with_webpki_roots()
+                .https_or_http()
+                .enable_http1()
+                .build();
+            let client = Client::builder(TokioExecutor::new()).build(connector);
             let sse = SseGuardLayer::builder()
                 .idle_timeout(provider.stream_idle_timeout)
                 .build()?;
