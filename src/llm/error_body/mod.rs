@@ -95,6 +95,8 @@
 //! ```
 
 mod body;
+#[cfg(feature = "serde")]
+mod de;
 mod future;
 mod layer;
 

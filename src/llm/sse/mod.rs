@@ -154,6 +154,8 @@
 //! not.
 
 mod body;
+#[cfg(feature = "serde")]
+mod de;
 mod error;
 mod future;
 mod layer;
