@@ -1,1 +1,549 @@
-//! Counters and histograms through the `metrics` facade (the `metrics` feature).
+//! Counters, gauges and histograms through the [`metrics`](https://docs.rs/metrics)
+//! facade (the `metrics` feature).
+//!
+//! With the feature on, the layers record what they decide: every attempt
+//! and its outcome, every retry and why retries stopped, every fallback and
+//! which tier served, every breaker transition and rejection, every
+//! deadline that ran out, and how long each fallback tier took. Install any
+//! `metrics` recorder (a Prometheus exporter, StatsD, the debugging recorder
+//! of `metrics-util`…) to collect them; with none installed they cost next
+//! to nothing (see *Cost* below). With the feature off none of this code
+//! exists.
+//!
+//! # The metrics
+//!
+//! Names and labels are stable: renaming one is a breaking change. Names
+//! follow Prometheus' conventions (`_total` for counters, base units in the
+//! name). Label values are bounded: a [`FailureKind`](crate::classify::FailureKind)
+//! as its [snake_case name](crate::classify::FailureKind::as_str), a
+//! configured breaker or tier name, or one of the fixed words listed here;
+//! never anything read from a request or a response.
+//!
+//! | name | type | labels | recorded when | unit |
+//! |---|---|---|---|---|
+//! | [`tower_failover_attempts_total`](ATTEMPTS) | counter | `outcome` = `success` or a failure kind | a [`Retry`](crate::retry::Retry) layer's attempt ends (the first one included) | attempts |
+//! | [`tower_failover_retries_total`](RETRIES) | counter | `kind` = the failure kind retried | a `Retry` layer decides to send the request again | retries |
+//! | [`tower_failover_retries_given_up_total`](RETRIES_GIVEN_UP) | counter | `reason` = `not_retryable`, `max_attempts`, `not_replayable`, `hint_above_cap`, `deadline`, `budget_exhausted` | a `Retry` layer returns a failure without retrying it | decisions |
+//! | [`tower_failover_fallbacks_total`](FALLBACKS) | counter | `from`, `to` = tier names (`to` may be `static`), `kind` = the failure kind | a [`Fallback`](crate::fallback::Fallback) layer moves on to another tier or to its static response | fallbacks |
+//! | [`tower_failover_served_total`](SERVED) | counter | `tier` = the tier's name, or `static` | a tier's result is a success (or the static response is returned) | responses |
+//! | [`tower_failover_tier_duration_seconds`](TIER_DURATION) | histogram | `tier`, `outcome` = `success` or `failure` | a tier's result is known, its timeout fired, or the deadline ended it | seconds |
+//! | [`tower_failover_breaker_state`](BREAKER_STATE) | gauge | `breaker` = the breaker's name | the breaker is built (0), and at every transition | 0 closed, 1 half-open, 2 open, 3 forced open, 4 forced closed |
+//! | [`tower_failover_breaker_transitions_total`](BREAKER_TRANSITIONS) | counter | `breaker`, `from`, `to` = [`State`](crate::circuit_breaker::State) names, `reason` = a [`TransitionReason`](crate::circuit_breaker::TransitionReason) name | the breaker changes state | transitions |
+//! | [`tower_failover_breaker_rejections_total`](BREAKER_REJECTIONS) | counter | `breaker` | an open (or forced-open, or saturated half-open) breaker rejects a call | calls |
+//! | [`tower_failover_deadline_exceeded_total`](DEADLINE_EXCEEDED) | counter | `layer` = `timeout_budget`, `attempt_timeout` or `fallback` | that layer returns [`DeadlineExceeded`](crate::deadline::DeadlineExceeded) (or gives up because the deadline is spent) | calls |
+//! | [`tower_failover_attempt_timeouts_total`](ATTEMPT_TIMEOUTS) | counter | none | an [`AttemptTimeout`](crate::deadline::AttemptTimeout) returns [`AttemptTimedOut`](crate::deadline::AttemptTimedOut) | attempts |
+//!
+//! A few things worth knowing when reading them:
+//!
+//! - **Budget rejections.** A spent [retry budget](crate::retry::RetryBudget)
+//!   is `tower_failover_retries_given_up_total{reason="budget_exhausted"}`;
+//!   a retry not attempted because its wait would end past the deadline is
+//!   `{reason="deadline"}` (the failure itself is returned, so no
+//!   `deadline_exceeded` is counted for it).
+//! - **Amplification.** `sum(attempts_total) / sum(served_total) ` is
+//!   roughly the upstream calls per served request when every call goes
+//!   through one `Retry` per tier; `retries_total / attempts_total` is the
+//!   retry rate.
+//! - **Tier latency** is measured from the first time the tier is found
+//!   waiting (for readiness or for its answer) to its result. A tier that
+//!   answers within its first poll, without waiting on anything, records
+//!   `0`: it did not wait, and the layer does not read the clock for it.
+//! - **Keyed breakers** are labelled with their names: give them distinct
+//!   ones with [`name_with`](crate::circuit_breaker::KeyedCircuitBreakerLayer::name_with)
+//!   (otherwise they all share the configured name and one gauge), and
+//!   bound the keys with `max_breakers`. An evicted breaker's gauge keeps
+//!   its last value.
+//!
+//! # Install the recorder before building the layers
+//!
+//! The metrics recorded on hot paths, or labelled with a configured name,
+//! are registered once, when the layer is built: a breaker's state gauge
+//! and rejection counter when its [`CircuitBreakerLayer`](crate::circuit_breaker::CircuitBreakerLayer)
+//! is created (a keyed breaker when its key is first seen), a fallback
+//! tier's `served_total` counter and duration histograms when its
+//! `FallbackLayer` is built. They stay bound to the recorder that was in
+//! place then (the global one, or a thread's local one). The others are
+//! looked up at the moment they are recorded. So install the recorder
+//! first, then build the layers.
+//!
+//! Call [`describe`] once after installing the recorder to give every
+//! metric its unit and help text (exporters show them, e.g. as
+//! Prometheus' `# HELP` lines).
+//!
+//! # Cost
+//!
+//! Nothing allocates on a success path: labels are `&'static str` in
+//! static keys, and names are shared (an `Arc<str>` or a `&'static str`,
+//! passed to the facade without copying). A successful call through the
+//! four-layer stack records one counter (`attempts_total{outcome="success"}`),
+//! looked up through the facade: with no recorder installed that is a
+//! thread-local read and a call into the no-op recorder, a few
+//! nanoseconds (see `BENCHMARKS.md`). A fallback layer adds a
+//! pre-registered counter increment and a histogram record, each a branch
+//! when no recorder was installed; it reads the clock only for a tier that
+//! had to wait. Failures, retries and transitions are cold paths; the ones
+//! labelled with names build their key there (one small allocation).
+//!
+//! # Examples
+//!
+//! A retried call, recorded by the debugging recorder of `metrics-util`
+//! (installed for this thread only, so the example runs alongside others):
+//!
+//! ```
+//! # #[cfg(feature = "retry")]
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+//! use tower::{ServiceBuilder, ServiceExt, service_fn};
+//! use tower_failover::metrics::{ATTEMPTS, RETRIES};
+//! use tower_failover::retry::{RetryLayer, RetryPolicy};
+//!
+//! let recorder = DebuggingRecorder::new();
+//! let snapshotter = recorder.snapshotter();
+//! let _local = metrics::set_default_local_recorder(&recorder);
+//! tower_failover::metrics::describe();
+//!
+//! // An upstream that answers 503, then 200.
+//! let calls = std::sync::atomic::AtomicU32::new(0);
+//! let upstream = service_fn(|_: ()| {
+//!     let status = if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 { 503 } else { 200 };
+//!     async move { Ok::<_, std::io::Error>(http::Response::builder().status(status).body(()).unwrap()) }
+//! });
+//! let service = ServiceBuilder::new()
+//!     .layer(RetryLayer::new(RetryPolicy::default()))
+//!     .service(upstream);
+//! assert_eq!(service.oneshot(()).await.unwrap().status(), 200);
+//!
+//! let mut counters = Vec::new();
+//! for (key, _unit, _help, value) in snapshotter.snapshot().into_vec() {
+//!     if let DebugValue::Counter(n) = value {
+//!         let key = key.key();
+//!         let labels: Vec<String> = key.labels().map(|l| format!("{}={}", l.key(), l.value())).collect();
+//!         counters.push((key.name().to_owned(), labels.join(","), n));
+//!     }
+//! }
+//! counters.sort();
+//! assert_eq!(counters, [
+//!     (ATTEMPTS.to_owned(), "outcome=success".to_owned(), 1),
+//!     (ATTEMPTS.to_owned(), "outcome=transient".to_owned(), 1),
+//!     (RETRIES.to_owned(), "kind=transient".to_owned(), 1),
+//! ]);
+//! # }
+//! # #[cfg(not(feature = "retry"))]
+//! # fn main() {}
+//! ```
+
+#[allow(unused_imports)] // which ones are used depends on the features
+use ::metrics::{Counter, Gauge, Histogram, Key, Label, Level, Metadata, SharedString, Unit};
+
+/// `tower_failover_attempts_total`: attempts a retry layer sent, by
+/// `outcome` (`success` or the failure kind).
+pub const ATTEMPTS: &str = "tower_failover_attempts_total";
+/// `tower_failover_retries_total`: retries, by the `kind` of failure retried.
+pub const RETRIES: &str = "tower_failover_retries_total";
+/// `tower_failover_retries_given_up_total`: failures a retry layer returned
+/// without retrying, by `reason`.
+pub const RETRIES_GIVEN_UP: &str = "tower_failover_retries_given_up_total";
+/// `tower_failover_fallbacks_total`: moves from one tier to another (or to
+/// the static response), by `from`, `to` and the failure `kind`.
+pub const FALLBACKS: &str = "tower_failover_fallbacks_total";
+/// `tower_failover_served_total`: successful results, by the `tier` that
+/// served them.
+pub const SERVED: &str = "tower_failover_served_total";
+/// `tower_failover_tier_duration_seconds`: how long each tier took, by
+/// `tier` and `outcome` (`success` or `failure`).
+pub const TIER_DURATION: &str = "tower_failover_tier_duration_seconds";
+/// `tower_failover_breaker_state`: each `breaker`'s state (0 closed, 1
+/// half-open, 2 open, 3 forced open, 4 forced closed).
+pub const BREAKER_STATE: &str = "tower_failover_breaker_state";
+/// `tower_failover_breaker_transitions_total`: state changes, by `breaker`,
+/// `from`, `to` and `reason`.
+pub const BREAKER_TRANSITIONS: &str = "tower_failover_breaker_transitions_total";
+/// `tower_failover_breaker_rejections_total`: calls a `breaker` rejected
+/// without sending them.
+pub const BREAKER_REJECTIONS: &str = "tower_failover_breaker_rejections_total";
+/// `tower_failover_deadline_exceeded_total`: calls ended by the logical
+/// deadline, by the `layer` that ended them.
+pub const DEADLINE_EXCEEDED: &str = "tower_failover_deadline_exceeded_total";
+/// `tower_failover_attempt_timeouts_total`: attempts cut short by their
+/// per-attempt limit.
+pub const ATTEMPT_TIMEOUTS: &str = "tower_failover_attempt_timeouts_total";
+
+/// Gives every metric of this module its unit and help text, through the
+/// recorder in place (call it once, after installing the recorder).
+///
+/// Exporters use them for their help lines; recording works without.
+pub fn describe() {
+    use ::metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        ATTEMPTS,
+        Unit::Count,
+        "Attempts sent by a retry layer, by outcome (success or failure kind)."
+    );
+    describe_counter!(
+        RETRIES,
+        Unit::Count,
+        "Retries, by the kind of failure retried."
+    );
+    describe_counter!(
+        RETRIES_GIVEN_UP,
+        Unit::Count,
+        "Failures returned without a retry, by reason."
+    );
+    describe_counter!(
+        FALLBACKS,
+        Unit::Count,
+        "Moves from one fallback tier to the next, by from, to and failure kind."
+    );
+    describe_counter!(
+        SERVED,
+        Unit::Count,
+        "Successful results, by the fallback tier that served them."
+    );
+    describe_histogram!(
+        TIER_DURATION,
+        Unit::Seconds,
+        "Time each fallback tier took, by tier and outcome."
+    );
+    describe_gauge!(
+        BREAKER_STATE,
+        "Circuit breaker state: 0 closed, 1 half-open, 2 open, 3 forced open, 4 forced closed."
+    );
+    describe_counter!(
+        BREAKER_TRANSITIONS,
+        Unit::Count,
+        "Circuit breaker state changes, by breaker, from, to and reason."
+    );
+    describe_counter!(
+        BREAKER_REJECTIONS,
+        Unit::Count,
+        "Calls a circuit breaker rejected without sending them."
+    );
+    describe_counter!(
+        DEADLINE_EXCEEDED,
+        Unit::Count,
+        "Calls ended by their deadline, by the layer that ended them."
+    );
+    describe_counter!(
+        ATTEMPT_TIMEOUTS,
+        Unit::Count,
+        "Attempts cut short by their per-attempt limit."
+    );
+}
+
+// ---- shared plumbing --------------------------------------------------------
+
+#[allow(dead_code)] // unused when only `metrics` is on
+static METADATA: Metadata<'static> =
+    Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
+
+/// An array of static keys for `$name`, one per value of the label `$label`.
+#[allow(unused_macros)]
+macro_rules! keys {
+    ($name:expr, $label:literal: [$($value:expr),* $(,)?]) => {
+        [$({
+            static LABELS: [Label; 1] = [Label::from_static_parts($label, $value)];
+            Key::from_static_parts($name, &LABELS)
+        }),*]
+    };
+}
+
+/// Increments the counter `key` of the recorder in place now.
+#[allow(dead_code)]
+#[inline]
+fn increment(key: &'static Key) {
+    ::metrics::with_recorder(|recorder| recorder.register_counter(key, &METADATA).increment(1));
+}
+
+/// Increments a counter whose labels are built at run time (cold paths).
+#[allow(dead_code)]
+#[cold]
+fn increment_labelled(name: &'static str, labels: Vec<Label>) {
+    let key = Key::from_parts(name, labels);
+    ::metrics::with_recorder(|recorder| recorder.register_counter(&key, &METADATA).increment(1));
+}
+
+/// A configured name as a label value, without copying it.
+#[cfg(any(feature = "circuit-breaker", feature = "fallback"))]
+fn shared(name: &crate::name::Name) -> SharedString {
+    match name {
+        crate::name::Name::Static(name) => SharedString::const_str(name),
+        crate::name::Name::Shared(name) => SharedString::from_shared(name.clone()),
+    }
+}
+
+#[cfg(any(feature = "circuit-breaker", feature = "fallback"))]
+fn register_counter(name: &'static str, labels: Vec<Label>) -> Counter {
+    let key = Key::from_parts(name, labels);
+    ::metrics::with_recorder(|recorder| recorder.register_counter(&key, &METADATA))
+}
+
+/// Where a failure kind sits in [`FailureKind::ALL`](crate::classify::FailureKind::ALL).
+#[cfg(any(feature = "retry", test))]
+const fn kind_index(kind: crate::classify::FailureKind) -> usize {
+    use crate::classify::FailureKind as K;
+    match kind {
+        K::Transient => 0,
+        K::RateLimited => 1,
+        K::Overloaded => 2,
+        K::Timeout => 3,
+        K::QuotaExhausted => 4,
+        K::Auth => 5,
+        K::ModelNotFound => 6,
+        K::ContextTooLong => 7,
+        K::ContentFiltered => 8,
+        K::Invalid => 9,
+        K::CircuitOpen => 10,
+        K::BudgetExhausted => 11,
+    }
+}
+
+// ---- retry ------------------------------------------------------------------
+
+#[cfg(feature = "retry")]
+mod retry {
+    use super::{Key, Label, increment, kind_index};
+    use crate::classify::FailureKind;
+
+    const fn kind(i: usize) -> &'static str {
+        FailureKind::ALL[i].as_str()
+    }
+
+    // The failure kinds in the order of `FailureKind::ALL`, then `success`.
+    static ATTEMPT_KEYS: [Key; 13] = keys!(super::ATTEMPTS, "outcome": [
+        kind(0), kind(1), kind(2), kind(3), kind(4), kind(5), kind(6),
+        kind(7), kind(8), kind(9), kind(10), kind(11), "success",
+    ]);
+    static RETRY_KEYS: [Key; 12] = keys!(super::RETRIES, "kind": [
+        kind(0), kind(1), kind(2), kind(3), kind(4), kind(5), kind(6),
+        kind(7), kind(8), kind(9), kind(10), kind(11),
+    ]);
+    const REASONS: [&str; 6] = [
+        "not_retryable",
+        "max_attempts",
+        "not_replayable",
+        "hint_above_cap",
+        "deadline",
+        "budget_exhausted",
+    ];
+    static GIVE_UP_KEYS: [Key; 6] = keys!(super::RETRIES_GIVEN_UP, "reason": [
+        REASONS[0], REASONS[1], REASONS[2], REASONS[3], REASONS[4], REASONS[5],
+    ]);
+
+    /// An attempt succeeded (the hot path: a static key, no allocation).
+    #[inline]
+    pub(crate) fn attempt_succeeded() {
+        increment(&ATTEMPT_KEYS[12]);
+    }
+
+    /// An attempt failed with `kind`.
+    #[inline]
+    pub(crate) fn attempt_failed(kind: FailureKind) {
+        increment(&ATTEMPT_KEYS[kind_index(kind)]);
+    }
+
+    /// A retry layer retries a failure of `kind`.
+    pub(crate) fn retried(kind: FailureKind) {
+        increment(&RETRY_KEYS[kind_index(kind)]);
+    }
+
+    /// A retry layer gives up for `reason` (one of [`REASONS`]).
+    pub(crate) fn gave_up(reason: &'static str) {
+        if let Some(i) = REASONS.iter().position(|known| *known == reason) {
+            increment(&GIVE_UP_KEYS[i]);
+        }
+    }
+}
+
+#[cfg(feature = "retry")]
+pub(crate) use self::retry::{attempt_failed, attempt_succeeded, gave_up, retried};
+
+// ---- deadline ---------------------------------------------------------------
+
+/// Which layer's timer ended a call.
+#[cfg(feature = "timeout-budget")]
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Expired {
+    /// `TimeoutBudget`: the logical deadline (`DeadlineExceeded`).
+    TimeoutBudget,
+    /// `AttemptTimeout`, when the logical deadline was the tighter limit.
+    AttemptDeadline,
+    /// `AttemptTimeout`'s own limit (`AttemptTimedOut`).
+    Attempt,
+    /// A fallback layer, out of time between or during tiers.
+    #[cfg_attr(not(feature = "fallback"), allow(dead_code))]
+    Fallback,
+}
+
+#[cfg(feature = "timeout-budget")]
+static DEADLINE_KEYS: [Key; 3] = keys!(DEADLINE_EXCEEDED, "layer": [
+    "timeout_budget", "attempt_timeout", "fallback",
+]);
+#[cfg(feature = "timeout-budget")]
+static ATTEMPT_TIMEOUT_KEY: Key = Key::from_static_name(ATTEMPT_TIMEOUTS);
+
+/// A layer's timer ended a call.
+#[cfg(feature = "timeout-budget")]
+#[cold]
+pub(crate) fn expired(what: Expired) {
+    increment(match what {
+        Expired::TimeoutBudget => &DEADLINE_KEYS[0],
+        Expired::AttemptDeadline => &DEADLINE_KEYS[1],
+        Expired::Fallback => &DEADLINE_KEYS[2],
+        Expired::Attempt => &ATTEMPT_TIMEOUT_KEY,
+    });
+}
+
+// ---- circuit breaker --------------------------------------------------------
+
+/// One breaker's handles, registered when the breaker is created.
+#[cfg(feature = "circuit-breaker")]
+pub(crate) struct BreakerMetrics {
+    name: SharedString,
+    state: Gauge,
+    rejections: Counter,
+}
+
+#[cfg(feature = "circuit-breaker")]
+impl BreakerMetrics {
+    pub(crate) fn new(name: &crate::name::Name) -> Self {
+        let name = shared(name);
+        let label = || vec![Label::new("breaker", name.clone())];
+        let key = Key::from_parts(BREAKER_STATE, label());
+        let state = ::metrics::with_recorder(|recorder| recorder.register_gauge(&key, &METADATA));
+        state.set(0.0);
+        Self {
+            rejections: register_counter(BREAKER_REJECTIONS, label()),
+            state,
+            name,
+        }
+    }
+
+    /// The breaker rejected a call (no allocation: a registered handle).
+    #[inline]
+    pub(crate) fn rejected(&self) {
+        self.rejections.increment(1);
+    }
+
+    /// The breaker moved from `from` to `to`.
+    #[cold]
+    pub(crate) fn transition(
+        &self,
+        from: crate::circuit_breaker::State,
+        to: crate::circuit_breaker::State,
+        reason: crate::circuit_breaker::TransitionReason,
+    ) {
+        use crate::circuit_breaker::State;
+        self.state.set(match to {
+            State::Closed => 0.0,
+            State::HalfOpen => 1.0,
+            State::Open => 2.0,
+            State::ForcedOpen => 3.0,
+            State::ForcedClosed => 4.0,
+        });
+        increment_labelled(
+            BREAKER_TRANSITIONS,
+            vec![
+                Label::new("breaker", self.name.clone()),
+                Label::from_static_parts("from", from.as_str()),
+                Label::from_static_parts("to", to.as_str()),
+                Label::from_static_parts("reason", reason.as_str()),
+            ],
+        );
+    }
+}
+
+#[cfg(feature = "circuit-breaker")]
+impl std::fmt::Debug for BreakerMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BreakerMetrics")
+            .field("breaker", &&*self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+// ---- fallback ---------------------------------------------------------------
+
+/// One fallback tier's handles, registered when the layer is built.
+#[cfg(feature = "fallback")]
+pub(crate) struct TierMetrics {
+    name: SharedString,
+    served: Counter,
+    success: Histogram,
+    failure: Histogram,
+}
+
+#[cfg(feature = "fallback")]
+impl TierMetrics {
+    pub(crate) fn new(name: &crate::name::Name) -> Self {
+        let name = shared(name);
+        let histogram = |outcome: &'static str| {
+            let key = Key::from_parts(
+                TIER_DURATION,
+                vec![
+                    Label::new("tier", name.clone()),
+                    Label::from_static_parts("outcome", outcome),
+                ],
+            );
+            ::metrics::with_recorder(|recorder| recorder.register_histogram(&key, &METADATA))
+        };
+        Self {
+            served: register_counter(SERVED, vec![Label::new("tier", name.clone())]),
+            success: histogram("success"),
+            failure: histogram("failure"),
+            name,
+        }
+    }
+
+    /// The tier served a request.
+    #[inline]
+    pub(crate) fn served(&self) {
+        self.served.increment(1);
+    }
+
+    /// The tier's result is known: it took from `started` (the first time
+    /// it was found waiting) to now, or no time if it never waited.
+    #[inline]
+    pub(crate) fn finished(&self, success: bool, started: Option<tokio::time::Instant>) {
+        let seconds = started.map_or(0.0, |started| started.elapsed().as_secs_f64());
+        if success {
+            self.success.record(seconds);
+        } else {
+            self.failure.record(seconds);
+        }
+    }
+
+    /// A request moved on from this tier to `to` after a failure of `kind`.
+    #[cold]
+    pub(crate) fn fell_back(&self, to: &TierMetrics, kind: crate::classify::FailureKind) {
+        increment_labelled(
+            FALLBACKS,
+            vec![
+                Label::new("from", self.name.clone()),
+                Label::new("to", to.name.clone()),
+                Label::from_static_parts("kind", kind.as_str()),
+            ],
+        );
+    }
+}
+
+#[cfg(feature = "fallback")]
+impl std::fmt::Debug for TierMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TierMetrics")
+            .field("tier", &&*self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::classify::FailureKind;
+
+    #[test]
+    fn kind_index_follows_all() {
+        for (i, kind) in FailureKind::ALL.into_iter().enumerate() {
+            assert_eq!(super::kind_index(kind), i);
+        }
+    }
+}

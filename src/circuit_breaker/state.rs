@@ -165,6 +165,8 @@ pub(super) struct Shared {
     /// The end of the latest server hint, in ms since `epoch`.
     hint_until: AtomicU64,
     late_results: AtomicU64,
+    #[cfg(feature = "metrics")]
+    metrics: crate::metrics::BreakerMetrics,
     /// Set on use by the keyed form (second-chance eviction).
     pub(super) referenced: AtomicBool,
     window: Window,
@@ -190,6 +192,8 @@ impl Shared {
             consecutive_opens: AtomicU32::new(0),
             hint_until: AtomicU64::new(0),
             late_results: AtomicU64::new(0),
+            #[cfg(feature = "metrics")]
+            metrics: crate::metrics::BreakerMetrics::new(&config.name),
             referenced: AtomicBool::new(true),
             window: Window::new(config.window),
             epoch: Instant::now(),
@@ -214,6 +218,8 @@ impl Shared {
     }
 
     fn rejection(&self, retry_after: Option<Duration>) -> CircuitOpen {
+        #[cfg(feature = "metrics")]
+        self.metrics.rejected();
         CircuitOpen::new(self.config.name.clone(), retry_after)
     }
 
@@ -581,6 +587,8 @@ impl Shared {
         reason: TransitionReason,
         retry_after: Option<Duration>,
     ) {
+        #[cfg(feature = "metrics")]
+        self.metrics.transition(from, to, reason);
         let name = self.config.name();
         let retry_after_ms = retry_after.map(|d| d.as_millis() as u64);
         if to == State::Open {

@@ -82,7 +82,7 @@ where
     fn call(&mut self, mut request: Req) -> Self::Future {
         let now = Instant::now();
         let (deadline, expiry) = match Deadline::limit_from(now, self.per_try) {
-            (logical, true) => (logical, Expiry::Deadline),
+            (logical, true) => (logical, Expiry::AttemptDeadline),
             (own, false) => (own, Expiry::Attempt),
         };
         if deadline.instant() <= now {

@@ -13,15 +13,24 @@ use crate::BoxError;
 pub(super) enum Expiry {
     /// The logical call's deadline: [`DeadlineExceeded`].
     Deadline,
+    /// [`AttemptTimeout`](super::AttemptTimeout)'s limit when the logical
+    /// call's deadline was the tighter one: [`DeadlineExceeded`].
+    AttemptDeadline,
     /// Only this attempt's own limit: [`AttemptTimedOut`].
     Attempt,
 }
 
 impl Expiry {
     fn error(self) -> BoxError {
+        #[cfg(feature = "metrics")]
+        crate::metrics::expired(match self {
+            Self::Deadline => crate::metrics::Expired::TimeoutBudget,
+            Self::AttemptDeadline => crate::metrics::Expired::AttemptDeadline,
+            Self::Attempt => crate::metrics::Expired::Attempt,
+        });
         // Both are zero-sized: boxing them does not allocate.
         match self {
-            Self::Deadline => Box::new(DeadlineExceeded::new()),
+            Self::Deadline | Self::AttemptDeadline => Box::new(DeadlineExceeded::new()),
             Self::Attempt => Box::new(AttemptTimedOut::new()),
         }
     }

@@ -77,6 +77,9 @@ struct Run<T, Req, Res, C, R, M> {
     too_long: bool,
     // The most telling failure so far, returned if no tier succeeds.
     best: Option<Kept<Res>>,
+    // When the current tier was first found waiting (for its latency).
+    #[cfg(feature = "metrics")]
+    waiting_since: Option<Instant>,
 }
 
 struct Kept<Res> {
@@ -147,6 +150,8 @@ where
                 calls: 1,
                 too_long: false,
                 best: None,
+                #[cfg(feature = "metrics")]
+                waiting_since: None,
             },
         }
     }
@@ -192,6 +197,8 @@ where
             let next = match polled {
                 Poll::Ready(next) => next,
                 Poll::Pending => {
+                    #[cfg(feature = "metrics")]
+                    run.waiting_since.get_or_insert_with(Instant::now);
                     let Some(at) = run.tier_deadline.or(run.deadline) else {
                         return Poll::Pending;
                     };
@@ -301,6 +308,10 @@ where
             return self.settle(Err(Box::new(AttemptTimedOut::new())));
         }
         self.chain.stats.count(self.tier, Count::Failed);
+        #[cfg(feature = "metrics")]
+        self.timed(false);
+        #[cfg(feature = "metrics")]
+        crate::metrics::expired(crate::metrics::Expired::Fallback);
         if self.tier == 0 && self.chain.respond.is_some() {
             self.chain.stats.fell_back();
         }
@@ -321,6 +332,8 @@ where
             Outcome::Failure(failure) => failure,
             _ => {
                 stats.count(self.tier, Count::Served);
+                #[cfg(feature = "metrics")]
+                self.timed(true);
                 if self.tier > 0 {
                     tracing::debug!(
                         layer = "fallback",
@@ -334,6 +347,8 @@ where
             }
         };
         stats.count(self.tier, Count::Failed);
+        #[cfg(feature = "metrics")]
+        self.timed(false);
         tracing::debug!(
             layer = "fallback",
             tier = self.tier + 1,
@@ -353,6 +368,8 @@ where
         }
         match next {
             Ok(tier) => {
+                #[cfg(feature = "metrics")]
+                self.fell_back_metric(tier, failure.kind());
                 tracing::debug!(
                     layer = "fallback",
                     tier = tier + 1,
@@ -447,6 +464,8 @@ where
     fn finish(&mut self, failure: Failure, stop: Stop) -> Result<Res, BoxError> {
         if let Some(respond) = &self.chain.respond {
             let tier = self.chain.static_index();
+            #[cfg(feature = "metrics")]
+            self.fell_back_metric(tier, failure.kind());
             self.chain.stats.count(tier, Count::Served);
             tracing::debug!(
                 layer = "fallback",
@@ -480,6 +499,25 @@ where
             _ if stop == Stop::Deadline => Err(Box::new(DeadlineExceeded::new())),
             Some(Kept { result, .. }) => result,
             None => Err(Box::new(DeadlineExceeded::new())),
+        }
+    }
+
+    /// Records how long the current tier took.
+    #[cfg(feature = "metrics")]
+    #[inline]
+    fn timed(&mut self, success: bool) {
+        let started = self.waiting_since.take();
+        if let Some(tier) = self.chain.stats.tiers.get(self.tier) {
+            tier.metrics.finished(success, started);
+        }
+    }
+
+    /// Counts a move from the current tier to `to` after a failure of `kind`.
+    #[cfg(feature = "metrics")]
+    fn fell_back_metric(&self, to: usize, kind: FailureKind) {
+        let tiers = &self.chain.stats.tiers;
+        if let (Some(from), Some(to)) = (tiers.get(self.tier), tiers.get(to)) {
+            from.metrics.fell_back(&to.metrics, kind);
         }
     }
 

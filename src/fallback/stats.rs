@@ -11,6 +11,8 @@ pub(super) struct TierCounters {
     served: AtomicU64,
     failed: AtomicU64,
     skipped: AtomicU64,
+    #[cfg(feature = "metrics")]
+    pub(super) metrics: crate::metrics::TierMetrics,
 }
 
 /// What a [`FallbackHandle`] reads: one set of counters per tier, the
@@ -35,6 +37,8 @@ impl Stats {
             tiers: names
                 .into_iter()
                 .map(|name| TierCounters {
+                    #[cfg(feature = "metrics")]
+                    metrics: crate::metrics::TierMetrics::new(&name),
                     name,
                     served: AtomicU64::new(0),
                     failed: AtomicU64::new(0),
@@ -50,6 +54,10 @@ impl Stats {
         let Some(tier) = self.tiers.get(tier) else {
             return;
         };
+        #[cfg(feature = "metrics")]
+        if let Count::Served = count {
+            tier.metrics.served();
+        }
         let counter = match count {
             Count::Served => &tier.served,
             Count::Failed => &tier.failed,

@@ -85,8 +85,14 @@ where
                     let result = ready!(this.attempt.scope(|| future.poll(cx)));
                     let failure = match this.policy.classifier().classify(&result) {
                         Outcome::Failure(failure) => failure,
-                        _ => return Poll::Ready(result),
+                        _ => {
+                            #[cfg(feature = "metrics")]
+                            crate::metrics::attempt_succeeded();
+                            return Poll::Ready(result);
+                        }
                     };
+                    #[cfg(feature = "metrics")]
+                    crate::metrics::attempt_failed(failure.kind());
                     let replayable = this.request.is_some();
                     match this.policy.decide(
                         &failure,

@@ -104,6 +104,8 @@ impl<C> RetryPolicy<C> {
     ) -> Verdict {
         let kind = failure.kind();
         let give_up = |reason: &'static str| {
+            #[cfg(feature = "metrics")]
+            crate::metrics::gave_up(reason);
             tracing::debug!(
                 layer = "retry",
                 attempt = attempt.number(),
@@ -140,6 +142,8 @@ impl<C> RetryPolicy<C> {
                 return give_up("budget_exhausted");
             }
         }
+        #[cfg(feature = "metrics")]
+        crate::metrics::retried(kind);
         tracing::debug!(
             layer = "retry",
             attempt = attempt.number(),

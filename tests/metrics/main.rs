@@ -1,1 +1,600 @@
-//! Placeholder: being written (issue 6).
+//! What the layers record through the `metrics` facade, read back from
+//! `metrics-util`'s debugging recorder installed for each test's thread
+//! alone (so the tests stay parallel-safe), in paused time.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+use std::time::Duration;
+
+use metrics::LocalRecorderGuard;
+use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+use support::{Step, TrackedBody, Upstream, ok, request, status};
+use tower::{Layer, Service, ServiceBuilder, ServiceExt};
+use tower_failover::circuit_breaker::{
+    BreakerConfig, CircuitBreakerLayer, OpenBackoff, State, Window,
+};
+use tower_failover::deadline::{AttemptTimeoutLayer, TimeoutBudgetLayer};
+use tower_failover::fallback::{FallbackBuilder, FallbackLayer, Tier};
+use tower_failover::metrics::*;
+use tower_failover::retry::{Backoff, RetryBudget, RetryLayer, RetryPolicy};
+
+/// One recorded value, by name and sorted `key=value` labels.
+#[derive(Debug)]
+struct Recorded(Vec<(String, Vec<(String, String)>, DebugValue)>);
+
+impl Recorded {
+    fn find(&self, name: &str, labels: &[(&str, &str)]) -> Option<&DebugValue> {
+        let mut wanted: Vec<(String, String)> = labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        wanted.sort();
+        self.0
+            .iter()
+            .find(|(n, l, _)| n == name && *l == wanted)
+            .map(|(_, _, value)| value)
+    }
+
+    /// A counter's value; 0 if it was never registered.
+    fn counter(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
+        match self.find(name, labels) {
+            Some(DebugValue::Counter(n)) => *n,
+            Some(other) => panic!("{name} is not a counter: {other:?}"),
+            None => 0,
+        }
+    }
+
+    /// The sum of a counter over every label set.
+    fn total(&self, name: &str) -> u64 {
+        self.0
+            .iter()
+            .filter(|(n, _, _)| n == name)
+            .map(|(_, _, value)| match value {
+                DebugValue::Counter(n) => *n,
+                other => panic!("{name} is not a counter: {other:?}"),
+            })
+            .sum()
+    }
+
+    fn gauge(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        match self.find(name, labels) {
+            Some(DebugValue::Gauge(value)) => value.into_inner(),
+            other => panic!("{name} {labels:?} is not a registered gauge: {other:?}"),
+        }
+    }
+
+    fn histogram(&self, name: &str, labels: &[(&str, &str)]) -> Vec<f64> {
+        match self.find(name, labels) {
+            Some(DebugValue::Histogram(values)) => values.iter().map(|v| v.into_inner()).collect(),
+            None => Vec::new(),
+            Some(other) => panic!("{name} is not a histogram: {other:?}"),
+        }
+    }
+
+    /// Every label set recorded for `name`.
+    fn label_sets(&self, name: &str) -> Vec<Vec<(String, String)>> {
+        let mut sets: Vec<_> = self
+            .0
+            .iter()
+            .filter(|(n, _, _)| n == name)
+            .map(|(_, labels, _)| labels.clone())
+            .collect();
+        sets.sort();
+        sets
+    }
+}
+
+/// A debugging recorder installed for this thread until the guard drops.
+struct Recording {
+    snapshotter: Snapshotter,
+    _guard: LocalRecorderGuard<'static>,
+}
+
+impl Recording {
+    fn start() -> Self {
+        // Leaked so that the guard may borrow it for the whole test: one
+        // small recorder per test.
+        let recorder: &'static DebuggingRecorder = Box::leak(Box::new(DebuggingRecorder::new()));
+        let snapshotter = recorder.snapshotter();
+        let guard = metrics::set_default_local_recorder(recorder);
+        describe();
+        Self {
+            snapshotter,
+            _guard: guard,
+        }
+    }
+
+    /// Everything recorded so far (counters read and reset).
+    fn snapshot(&self) -> Recorded {
+        Recorded(
+            self.snapshotter
+                .snapshot()
+                .into_vec()
+                .into_iter()
+                .map(|(key, _unit, _help, value)| {
+                    let key = key.key();
+                    let mut labels: Vec<(String, String)> = key
+                        .labels()
+                        .map(|label| (label.key().to_owned(), label.value().to_owned()))
+                        .collect();
+                    labels.sort();
+                    (key.name().to_owned(), labels, value)
+                })
+                .collect(),
+        )
+    }
+}
+
+fn policy(attempts: u32) -> RetryPolicy {
+    RetryPolicy::builder()
+        .max_attempts(attempts)
+        .backoff(Backoff::constant(Duration::from_millis(100)))
+        .no_budget()
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retried_call_records_its_attempts_and_retries_by_kind() {
+    let recording = Recording::start();
+    let upstream = Upstream::new([status(503), status(429), ok()]);
+    let service = RetryLayer::new(policy(3)).layer(upstream.clone());
+    let response = service.oneshot(request()).await.unwrap();
+    assert_eq!(response.status(), 200);
+
+    let recorded = recording.snapshot();
+    assert_eq!(recorded.counter(ATTEMPTS, &[("outcome", "transient")]), 1);
+    assert_eq!(
+        recorded.counter(ATTEMPTS, &[("outcome", "rate_limited")]),
+        1
+    );
+    assert_eq!(recorded.counter(ATTEMPTS, &[("outcome", "success")]), 1);
+    assert_eq!(recorded.total(ATTEMPTS), upstream.call_count() as u64);
+    assert_eq!(recorded.counter(RETRIES, &[("kind", "transient")]), 1);
+    assert_eq!(recorded.counter(RETRIES, &[("kind", "rate_limited")]), 1);
+    assert_eq!(recorded.total(RETRIES), 2);
+    assert_eq!(recorded.total(RETRIES_GIVEN_UP), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn giving_up_records_the_reason() {
+    let recording = Recording::start();
+    // Out of attempts.
+    let upstream = Upstream::new([status(503)]);
+    let response = RetryLayer::new(policy(2))
+        .layer(upstream.clone())
+        .oneshot(request())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    // A caller's fault is never retried.
+    let upstream = Upstream::new([status(400)]);
+    RetryLayer::new(policy(3))
+        .layer(upstream)
+        .oneshot(request())
+        .await
+        .unwrap();
+    // A hint beyond the cap.
+    let upstream = Upstream::new([status(429).header("retry-after", "120")]);
+    RetryLayer::new(policy(3))
+        .layer(upstream)
+        .oneshot(request())
+        .await
+        .unwrap();
+
+    let recorded = recording.snapshot();
+    assert_eq!(
+        recorded.counter(RETRIES_GIVEN_UP, &[("reason", "max_attempts")]),
+        1
+    );
+    assert_eq!(
+        recorded.counter(RETRIES_GIVEN_UP, &[("reason", "not_retryable")]),
+        1
+    );
+    assert_eq!(
+        recorded.counter(RETRIES_GIVEN_UP, &[("reason", "hint_above_cap")]),
+        1
+    );
+    assert_eq!(recorded.total(RETRIES_GIVEN_UP), 3);
+    assert_eq!(recorded.counter(ATTEMPTS, &[("outcome", "invalid")]), 1);
+    assert_eq!(recorded.counter(ATTEMPTS, &[("outcome", "transient")]), 2);
+    assert_eq!(recorded.counter(RETRIES, &[("kind", "transient")]), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_spent_retry_budget_is_counted() {
+    let recording = Recording::start();
+    // No floor, 50 %: two requests buy one retry.
+    let budget = RetryBudget::new(Duration::from_secs(10), 0, 0.5).unwrap();
+    let policy = RetryPolicy::builder()
+        .max_attempts(3)
+        .backoff(Backoff::none())
+        .budget(budget)
+        .build()
+        .unwrap();
+    let upstream = Upstream::new([status(503)]);
+    let mut service = RetryLayer::new(policy).layer(upstream.clone());
+    for _ in 0..4 {
+        let response = service
+            .ready()
+            .await
+            .unwrap()
+            .call(request())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 503);
+    }
+
+    let recorded = recording.snapshot();
+    // 4 requests deposit 2 retries' worth, spent as they come; every other
+    // retry decision found the budget empty.
+    let retries = recorded.total(RETRIES);
+    let spent = recorded.counter(RETRIES_GIVEN_UP, &[("reason", "budget_exhausted")]);
+    assert_eq!(retries, 2);
+    assert_eq!(spent, 4);
+    assert_eq!(
+        recorded.counter(RETRIES_GIVEN_UP, &[("reason", "max_attempts")]),
+        0
+    );
+    assert_eq!(
+        recorded.total(ATTEMPTS),
+        upstream.call_count() as u64,
+        "every attempt counted once"
+    );
+    assert_eq!(upstream.call_count(), 6);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fallback_records_from_to_the_served_tier_and_tier_latency() {
+    let recording = Recording::start();
+    let primary = Upstream::new([status(503).after(Duration::from_millis(300))]);
+    let backup = Upstream::new([ok().after(Duration::from_secs(2))]);
+    let layer = FallbackLayer::builder("gpt-4o")
+        .tier(Tier::new("claude", backup.clone()))
+        .build()
+        .unwrap();
+    let response = layer
+        .layer(primary.clone())
+        .oneshot(request())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    let recorded = recording.snapshot();
+    assert_eq!(
+        recorded.counter(
+            FALLBACKS,
+            &[("from", "gpt-4o"), ("to", "claude"), ("kind", "transient")]
+        ),
+        1
+    );
+    assert_eq!(recorded.total(FALLBACKS), 1);
+    assert_eq!(recorded.counter(SERVED, &[("tier", "claude")]), 1);
+    assert_eq!(recorded.counter(SERVED, &[("tier", "gpt-4o")]), 0);
+    assert_eq!(
+        recorded.histogram(TIER_DURATION, &[("tier", "gpt-4o"), ("outcome", "failure")]),
+        [0.3]
+    );
+    assert_eq!(
+        recorded.histogram(TIER_DURATION, &[("tier", "claude"), ("outcome", "success")]),
+        [2.0]
+    );
+    assert!(
+        recorded
+            .histogram(TIER_DURATION, &[("tier", "gpt-4o"), ("outcome", "success")])
+            .is_empty()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_static_response_counts_as_a_fallback_and_a_served_tier() {
+    let recording = Recording::start();
+    let primary = Upstream::new([status(500)]);
+    let builder: FallbackBuilder<Upstream, http::Request<String>, http::Response<TrackedBody>> =
+        FallbackLayer::builder("primary");
+    let layer = builder
+        .static_response(|_| {
+            let mut response = http::Response::new(TrackedBody::counted(std::sync::Arc::new(
+                std::sync::atomic::AtomicUsize::new(1),
+            )));
+            *response.status_mut() = http::StatusCode::OK;
+            response
+        })
+        .build()
+        .unwrap();
+    let response = layer.layer(primary).oneshot(request()).await.unwrap();
+    assert_eq!(response.status(), 200);
+
+    let recorded = recording.snapshot();
+    assert_eq!(
+        recorded.counter(
+            FALLBACKS,
+            &[("from", "primary"), ("to", "static"), ("kind", "transient")]
+        ),
+        1
+    );
+    assert_eq!(recorded.counter(SERVED, &[("tier", "static")]), 1);
+    // A tier that answered within its first poll waited for nothing.
+    assert_eq!(
+        recorded.histogram(
+            TIER_DURATION,
+            &[("tier", "primary"), ("outcome", "failure")]
+        ),
+        [0.0]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_breaker_opening_and_closing_records_transitions_rejections_and_state() {
+    let recording = Recording::start();
+    let config = BreakerConfig::builder()
+        .name("openai")
+        .window(Window::count(10))
+        .minimum_calls(2)
+        .failure_rate_threshold(0.5)
+        .open_backoff(OpenBackoff::constant(Duration::from_secs(30)))
+        .half_open_permits(1)
+        .build()
+        .unwrap();
+    let layer = CircuitBreakerLayer::new(config);
+    let handle = layer.handle();
+    assert_eq!(
+        recording
+            .snapshot()
+            .gauge(BREAKER_STATE, &[("breaker", "openai")]),
+        0.0,
+        "a new breaker reports closed"
+    );
+    let upstream = Upstream::new([status(503), status(503), ok()]);
+    let mut service = layer.layer(upstream.clone());
+    for _ in 0..2 {
+        let response = service.ready().await.unwrap().call(request()).await;
+        assert_eq!(response.unwrap().status(), 503);
+    }
+    assert_eq!(handle.state(), State::Open);
+    for _ in 0..3 {
+        let rejected = service.ready().await.unwrap().call(request()).await;
+        assert!(rejected.unwrap_err().as_open().is_some());
+    }
+    let open = recording.snapshot();
+    assert_eq!(open.gauge(BREAKER_STATE, &[("breaker", "openai")]), 2.0);
+    assert_eq!(
+        open.counter(BREAKER_REJECTIONS, &[("breaker", "openai")]),
+        3
+    );
+
+    tokio::time::advance(Duration::from_secs(31)).await;
+    let response = service.ready().await.unwrap().call(request()).await;
+    assert_eq!(response.unwrap().status(), 200);
+    assert_eq!(handle.state(), State::Closed);
+
+    let closed = recording.snapshot();
+    assert_eq!(closed.gauge(BREAKER_STATE, &[("breaker", "openai")]), 0.0);
+    let transitions = |recorded: &Recorded, from, to, reason| {
+        recorded.counter(
+            BREAKER_TRANSITIONS,
+            &[
+                ("breaker", "openai"),
+                ("from", from),
+                ("to", to),
+                ("reason", reason),
+            ],
+        )
+    };
+    assert_eq!(transitions(&open, "closed", "open", "failure_rate"), 1);
+    assert_eq!(transitions(&closed, "open", "half_open", "open_elapsed"), 1);
+    assert_eq!(
+        transitions(&closed, "half_open", "closed", "probes_succeeded"),
+        1
+    );
+    assert_eq!(
+        open.total(BREAKER_TRANSITIONS) + closed.total(BREAKER_TRANSITIONS),
+        3
+    );
+    assert_eq!(upstream.call_count(), 3, "the rejected calls never left");
+}
+
+#[tokio::test(start_paused = true)]
+async fn forcing_a_breaker_sets_the_gauge() {
+    let recording = Recording::start();
+    let layer = CircuitBreakerLayer::new(BreakerConfig::builder().name("b").build().unwrap());
+    let handle = layer.handle();
+    handle.force_open();
+    assert_eq!(
+        recording
+            .snapshot()
+            .gauge(BREAKER_STATE, &[("breaker", "b")]),
+        3.0
+    );
+    handle.force_closed();
+    let recorded = recording.snapshot();
+    assert_eq!(recorded.gauge(BREAKER_STATE, &[("breaker", "b")]), 4.0);
+    assert_eq!(
+        recorded.counter(
+            BREAKER_TRANSITIONS,
+            &[
+                ("breaker", "b"),
+                ("from", "forced_open"),
+                ("to", "forced_closed"),
+                ("reason", "forced_closed")
+            ]
+        ),
+        1
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn deadline_expiries_are_counted_by_layer() {
+    let recording = Recording::start();
+    // The budget runs out while the upstream hangs.
+    let hanging = Upstream::new([Step::Hang]);
+    let error = TimeoutBudgetLayer::new(Duration::from_secs(1))
+        .layer(hanging)
+        .oneshot(request())
+        .await
+        .unwrap_err();
+    assert!(error.is::<tower_failover::deadline::DeadlineExceeded>());
+    // An attempt's own limit, then an attempt cut by the deadline.
+    let slow = Upstream::new([ok().after(Duration::from_secs(5))]);
+    let service = ServiceBuilder::new()
+        .layer(TimeoutBudgetLayer::new(Duration::from_secs(3)))
+        .layer(RetryLayer::new(
+            RetryPolicy::builder()
+                .max_attempts(2)
+                .backoff(Backoff::none())
+                .no_budget()
+                .build()
+                .unwrap(),
+        ))
+        .layer(AttemptTimeoutLayer::new(Duration::from_secs(2)))
+        .service(slow.clone());
+    let error = service.oneshot(request()).await.unwrap_err();
+    assert!(error.is::<tower_failover::deadline::DeadlineExceeded>());
+    assert_eq!(slow.call_count(), 2);
+
+    let recorded = recording.snapshot();
+    assert_eq!(
+        recorded.counter(DEADLINE_EXCEEDED, &[("layer", "timeout_budget")]),
+        1
+    );
+    assert_eq!(
+        recorded.counter(DEADLINE_EXCEEDED, &[("layer", "attempt_timeout")]),
+        1
+    );
+    assert_eq!(recorded.counter(ATTEMPT_TIMEOUTS, &[]), 1);
+    assert_eq!(recorded.counter(RETRIES, &[("kind", "timeout")]), 1);
+    assert_eq!(
+        recorded.counter(ATTEMPTS, &[("outcome", "budget_exhausted")]),
+        1
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fallback_out_of_time_counts_a_deadline() {
+    let recording = Recording::start();
+    let primary = Upstream::new([Step::Hang]);
+    let layer = FallbackLayer::builder("primary")
+        .tier(Tier::new("backup", Upstream::new([ok()])))
+        .build()
+        .unwrap();
+    let service = ServiceBuilder::new()
+        .layer(TimeoutBudgetLayer::new(Duration::from_secs(4)))
+        .layer(layer)
+        .service(primary);
+    let error = service.oneshot(request()).await.unwrap_err();
+    assert!(error.is::<tower_failover::deadline::DeadlineExceeded>());
+
+    let recorded = recording.snapshot();
+    assert_eq!(
+        recorded.counter(DEADLINE_EXCEEDED, &[("layer", "fallback")]),
+        1
+    );
+    assert_eq!(
+        recorded.counter(DEADLINE_EXCEEDED, &[("layer", "timeout_budget")]),
+        0,
+        "the fallback answered at the deadline, before the budget's timer"
+    );
+    assert_eq!(
+        recorded.histogram(
+            TIER_DURATION,
+            &[("tier", "primary"), ("outcome", "failure")]
+        ),
+        [4.0]
+    );
+    assert_eq!(recorded.total(FALLBACKS), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn label_values_are_exactly_the_documented_ones() {
+    let recording = Recording::start();
+    let primary = Upstream::new([status(503)]);
+    let backup = Upstream::new([ok()]);
+    let tier = |upstream: Upstream, name: &'static str| {
+        ServiceBuilder::new()
+            .map_err(tower_failover::BoxError::from)
+            .layer(RetryLayer::new(policy(2)))
+            .layer(CircuitBreakerLayer::new(
+                BreakerConfig::builder().name(name).build().unwrap(),
+            ))
+            .service(upstream)
+    };
+    let layer = FallbackLayer::builder("primary")
+        .tier(Tier::new("backup", tier(backup, "backup-breaker")))
+        .build()
+        .unwrap();
+    let service = ServiceBuilder::new()
+        .layer(TimeoutBudgetLayer::new(Duration::from_secs(30)))
+        .layer(layer)
+        .service(tier(primary, "primary-breaker"));
+    let response = service.oneshot(request()).await.unwrap();
+    assert_eq!(response.status(), 200);
+
+    let recorded = recording.snapshot();
+    let sets = |name| {
+        recorded
+            .label_sets(name)
+            .into_iter()
+            .map(|set| {
+                set.into_iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(sets(ATTEMPTS), ["outcome=success", "outcome=transient"]);
+    assert_eq!(sets(RETRIES), ["kind=transient"]);
+    assert_eq!(sets(RETRIES_GIVEN_UP), ["reason=max_attempts"]);
+    assert_eq!(sets(FALLBACKS), ["from=primary,kind=transient,to=backup"]);
+    assert_eq!(sets(SERVED), ["tier=backup", "tier=primary"]);
+    assert_eq!(
+        sets(TIER_DURATION),
+        [
+            "outcome=failure,tier=backup",
+            "outcome=failure,tier=primary",
+            "outcome=success,tier=backup",
+            "outcome=success,tier=primary",
+        ]
+    );
+    assert_eq!(
+        sets(BREAKER_STATE),
+        ["breaker=backup-breaker", "breaker=primary-breaker"]
+    );
+    assert_eq!(
+        sets(BREAKER_REJECTIONS),
+        ["breaker=backup-breaker", "breaker=primary-breaker"]
+    );
+    assert_eq!(recorded.counter(ATTEMPTS, &[("outcome", "transient")]), 2);
+    assert_eq!(recorded.counter(ATTEMPTS, &[("outcome", "success")]), 1);
+    assert_eq!(recorded.counter(SERVED, &[("tier", "backup")]), 1);
+    assert_eq!(recorded.counter(SERVED, &[("tier", "primary")]), 0);
+}
+
+#[test]
+fn nothing_is_recorded_into_a_recorder_installed_elsewhere() {
+    // Built and called with no recorder on this thread: a recorder
+    // installed afterwards sees nothing of the layers built before it.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let layer = CircuitBreakerLayer::new(BreakerConfig::builder().name("early").build().unwrap());
+    let handle = layer.handle();
+    let recording = Recording::start();
+    runtime.block_on(async {
+        handle.force_open();
+    });
+    let recorded = recording.snapshot();
+    assert!(
+        recorded
+            .find(BREAKER_STATE, &[("breaker", "early")])
+            .is_none()
+    );
+    assert_eq!(
+        recorded.total(BREAKER_TRANSITIONS),
+        1,
+        "cold-path counters use the recorder in place when they are recorded"
+    );
+}
