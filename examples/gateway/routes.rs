@@ -206,7 +206,19 @@ pub(crate) fn prometheus() -> PrometheusHandle {
             let handle = recorder.handle();
             // Another recorder may be installed already (an embedding
             // application's); then this handle renders nothing of the layers.
-            let _ = metrics::set_global_recorder(recorder);
+            if metrics::set_global_recorder(recorder).is_ok() {
+                // Units and help lines for the layers' metrics.
+                tower_failover::metrics::describe();
+                metrics::describe_counter!(
+                    "gateway_requests_total",
+                    "Chat completion requests answered, by model and status."
+                );
+                metrics::describe_histogram!(
+                    "gateway_request_duration_seconds",
+                    metrics::Unit::Seconds,
+                    "Time to a chat completion's response headers."
+                );
+            }
             handle
         })
         .clone()
