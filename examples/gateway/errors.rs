@@ -21,6 +21,9 @@ use tower_failover::circuit_breaker::CircuitOpen;
 use tower_failover::classify::{FailureKind, classify_error};
 use tower_failover::deadline::DeadlineExceeded;
 
+/// How much of a caller's model name an error message repeats.
+const MAX_ECHOED_CHARS: usize = 200;
+
 /// An error answered in OpenAI's shape, with a status and, when the gateway
 /// knows one, how long the client should wait (`retry-after`,
 /// `retry-after-ms`).
@@ -48,6 +51,11 @@ impl ApiError {
 
     /// 404 `model_not_found`, worded like OpenAI's.
     pub(crate) fn model_not_found(model: &str) -> Self {
+        // The name is the caller's: echo a bounded part of it.
+        let model = match model.char_indices().nth(MAX_ECHOED_CHARS) {
+            Some((end, _)) => &model[..end],
+            None => model,
+        };
         let mut error = Self::new(
             StatusCode::NOT_FOUND,
             "invalid_request_error",

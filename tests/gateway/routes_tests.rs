@@ -349,6 +349,24 @@ breaker = {{ consecutive_failures = 2 }}
 }
 
 #[tokio::test]
+async fn a_spent_budget_is_a_504_deadline_exceeded() {
+    let slow = ProviderConfig::healthy("primary").latency(std::time::Duration::from_secs(30));
+    let primary = FakeProvider::start(slow).await.unwrap();
+    let toml = format!(
+        "budget = \"100ms\"\n[providers.primary]\nbase_url = \"{}\"\nmodels = [\"gpt-4o\"]\n",
+        primary.base_url()
+    );
+    let gateway = TestGateway::start(&toml).await;
+
+    let response = gateway.chat(&chat_body("gpt-4o", false)).await;
+    assert_eq!(response.status(), 504);
+    let body = json_of(response).await;
+    assert_eq!(body["error"]["code"], "deadline_exceeded");
+    assert_eq!(body["error"]["type"], "timeout");
+    assert_eq!(primary.stats().chat, 1);
+}
+
+#[tokio::test]
 async fn unknown_model_is_a_404_model_not_found() {
     let (primary, _backup, gateway) = providers(ProviderConfig::healthy("primary")).await;
 
