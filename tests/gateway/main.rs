@@ -7,6 +7,8 @@ mod config;
 mod errors;
 #[path = "../../examples/support/fake_provider.rs"]
 mod fake_provider;
+#[path = "../../examples/gateway/local.rs"]
+mod local;
 #[path = "../../examples/gateway/routes.rs"]
 mod routes;
 #[path = "../../examples/gateway/stack.rs"]

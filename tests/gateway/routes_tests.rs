@@ -403,3 +403,30 @@ async fn a_body_over_the_limit_is_a_413_in_openais_shape() {
     assert_eq!(body["error"]["type"], "invalid_request_error");
     assert_eq!(primary.stats().received, 0);
 }
+
+#[tokio::test]
+async fn local_mode_serves_the_shipped_config_without_network_or_keys() {
+    let mut config =
+        crate::config::Config::load("examples/gateway.toml", &|_| Some(String::from("local")))
+            .unwrap();
+    let fakes = crate::local::start(&mut config).await.unwrap();
+    assert_eq!(fakes.len(), config.providers.len());
+    assert!(
+        config
+            .providers
+            .iter()
+            .all(|p| p.base_url.host() == Some("127.0.0.1"))
+    );
+    assert!(config.providers.iter().all(|p| p.api_key.is_none()));
+    let gateway = TestGateway::from_config(&config).await;
+
+    // `openai` is flaky (down at first), so gpt-4o falls back to Anthropic.
+    let response = gateway.chat(&chat_body("gpt-4o", false)).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-served-by"], "anthropic/claude-sonnet");
+    let body = json_of(response).await;
+    assert_eq!(
+        body["choices"][0]["message"]["content"],
+        "hello from anthropic (claude-sonnet-4-5)"
+    );
+}

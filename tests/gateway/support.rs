@@ -31,8 +31,13 @@ impl TestGateway {
     pub(crate) async fn start(toml: &str) -> TestGateway {
         let config = Config::from_toml(toml, &|_| Some(String::from("sk-upstream")))
             .unwrap_or_else(|error| panic!("config: {error}"));
+        Self::from_config(&config).await
+    }
+
+    /// Builds the gateway from a checked config and serves it on 127.0.0.1:0.
+    pub(crate) async fn from_config(config: &Config) -> TestGateway {
         let metrics = routes::prometheus();
-        let gateway = Gateway::new(&config).unwrap();
+        let gateway = Gateway::new(config).unwrap();
         let state = AppState { gateway, metrics };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
