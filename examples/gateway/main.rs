@@ -11,7 +11,10 @@
 //! `--local` starts fake providers on 127.0.0.1 in place of the configured
 //! ones (no network, no API keys). Routes: `POST /v1/chat/completions`,
 //! `GET /v1/models`, `GET /health`, `GET /metrics`. The modules are the
-//! gateway; this file only reads the command line and serves.
+//! gateway (tests/gateway includes them); this file only reads the command
+//! line and serves. `examples/gateway.toml` documents the configuration;
+//! `examples/gateway/check-openai-client.sh` runs the official OpenAI
+//! Python client against `--local`.
 
 mod config;
 mod errors;
