@@ -1,0 +1,215 @@
+//! The stacks, built once at startup: per provider one pooled hyper-util
+//! client, per served model one tier stack around it, and per exposed model
+//! the whole call: its model first, then its fallbacks from the config's
+//! `FallbackGraph`.
+//!
+//! ```text
+//! IdempotencyLayer                one Idempotency-Key per logical request
+//!   TimeoutBudgetLayer            config `budget`
+//!     FallbackLayer               the model, then its chain; rewrite_model per tier
+//!       per tier (the provider serving that model):
+//!       RetryLayer                config `providers.<p>.retry` (budget shared by the provider's models)
+//!         CircuitBreakerLayer     config `providers.<p>.breaker`, named `<p>/<model>`
+//!           AttemptTimeoutLayer   config `providers.<p>.attempt_timeout`
+//!             SseGuardLayer       a stream that fails before its first event falls back
+//!               ErrorBodyLayer    the provider's error JSON refines the classification
+//!                 AttemptCountLayer
+//!                   client        base URL + path, the provider's API key
+//! ```
+//!
+//! This is the order of the `llm` module's `# Order` section: the two
+//! reading layers sit under the attempt timeout, so that waiting for a first
+//! event or an error body counts against the attempt.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Request, Response, Uri};
+use http_body_util::Full;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tower::util::BoxCloneSyncService;
+use tower::{ServiceBuilder, ServiceExt as _};
+use tower_failover::circuit_breaker::{BreakerHandle, CircuitBreakerLayer};
+use tower_failover::deadline::AttemptTimeoutLayer;
+use tower_failover::fallback::{FallbackBuilder, Tier};
+use tower_failover::llm::idempotency::{AttemptCountLayer, IdempotencyLayer};
+use tower_failover::llm::model::rewrite_model;
+use tower_failover::llm::sse::SseGuardLayer;
+use tower_failover::retry::RetryLayer;
+use tower_failover::{BoxError, InvalidConfig, ServiceBuilderExt as _};
+
+use crate::config::{Config, ProviderConfig};
+
+/// A model's whole call, or one tier: JSON in, the upstream's answer out.
+pub(crate) type ModelService = BoxCloneSyncService<Request<Bytes>, Response<Body>, BoxError>;
+
+/// The connector every provider's client uses: http, or https with rustls
+/// and the Mozilla roots.
+pub(crate) type Connector = HttpsConnector<HttpConnector>;
+
+/// Every exposed model's service, and the breakers to report on.
+#[derive(Clone)]
+pub(crate) struct Gateway {
+    models: Arc<HashMap<String, ModelService>>,
+    /// (exposed model, provider), in config order.
+    listed: Arc<[(String, String)]>,
+    breakers: Arc<[Breaker]>,
+}
+
+/// One tier's breaker.
+#[derive(Clone, Debug)]
+pub(crate) struct Breaker {
+    /// The provider.
+    pub(crate) provider: String,
+    /// The exposed model.
+    pub(crate) model: String,
+    /// Its state.
+    pub(crate) handle: BreakerHandle,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("models", &self.listed)
+            .field("breakers", &self.breakers)
+            .finish()
+    }
+}
+
+impl Gateway {
+    /// Builds every stack from `config`.
+    pub(crate) fn new(config: &Config) -> Result<Self, InvalidConfig> {
+        let mut tiers: HashMap<&str, (ModelService, &str)> = HashMap::new();
+        let mut breakers = Vec::new();
+        let mut listed = Vec::new();
+        for provider in &config.providers {
+            let connector = HttpsConnectorBuilder::new()
+                .with_webpki_roots()
+                .https_or_http()
+                .enable_http1()
+                .build();
+            let client = Client::builder(TokioExecutor::new()).build(connector);
+            let sse = SseGuardLayer::builder()
+                .idle_timeout(provider.stream_idle_timeout)
+                .build()?;
+            for route in &provider.models {
+                let breaker = CircuitBreakerLayer::new(route.breaker.clone());
+                breakers.push(Breaker {
+                    provider: provider.name.clone(),
+                    model: route.exposed.clone(),
+                    handle: breaker.handle(),
+                });
+                let stack = ServiceBuilder::new()
+                    .map_err(Into::<BoxError>::into)
+                    .map_response(|response: Response<_>| response.map(Body::new))
+                    // `.retry(..)` would be tower's own `ServiceBuilder::retry`
+                    // (an inherent method wins over `ServiceBuilderExt`'s).
+                    .layer(RetryLayer::new(provider.retry.clone()))
+                    .layer(breaker)
+                    .option_layer(provider.attempt_timeout.map(AttemptTimeoutLayer::new))
+                    .layer(sse)
+                    .error_body()
+                    .layer(AttemptCountLayer::new())
+                    .service(upstream(client.clone(), provider));
+                tiers.insert(
+                    &route.exposed,
+                    (BoxCloneSyncService::new(stack), &route.upstream),
+                );
+                listed.push((route.exposed.clone(), provider.name.clone()));
+            }
+        }
+
+        let mut models = HashMap::new();
+        for (model, (primary, upstream)) in &tiers {
+            let fallback = FallbackBuilder::from_graph(&config.graph, model, |name| {
+                let (service, upstream) = &tiers[name];
+                Tier::new(name.to_owned(), service.clone()).rewrite(rewrite_model(*upstream))
+            })?
+            .build()?;
+            // The primary gets its upstream name too, when it differs.
+            let rename = (upstream != model).then(|| rewrite_model::<Bytes>(*upstream));
+            let primary = primary.clone().map_request(move |mut request| {
+                if let Some(rename) = &rename {
+                    rename(&mut request);
+                }
+                request
+            });
+            let service = ServiceBuilder::new()
+                .layer(IdempotencyLayer::new())
+                .timeout_budget(config.budget)
+                .fallback(fallback)
+                .service(primary);
+            models.insert((*model).to_owned(), BoxCloneSyncService::new(service));
+        }
+        Ok(Self {
+            models: Arc::new(models),
+            listed: listed.into(),
+            breakers: breakers.into(),
+        })
+    }
+
+    /// The service of an exposed model (a cheap clone).
+    pub(crate) fn model(&self, model: &str) -> Option<ModelService> {
+        self.models.get(model).cloned()
+    }
+
+    /// (exposed model, provider), in config order.
+    pub(crate) fn models(&self) -> &[(String, String)] {
+        &self.listed
+    }
+
+    /// The provider serving an exposed model.
+    pub(crate) fn provider_of(&self, model: &str) -> Option<&str> {
+        let (_, provider) = self.listed.iter().find(|(m, _)| m == model)?;
+        Some(provider)
+    }
+
+    /// Every tier's breaker.
+    pub(crate) fn breakers(&self) -> &[Breaker] {
+        &self.breakers
+    }
+}
+
+/// A provider's client: the request's path appended to the base URL, the
+/// provider's API key set, the body in a `Full`.
+fn upstream(
+    client: Client<Connector, Full<Bytes>>,
+    provider: &ProviderConfig,
+) -> impl tower::Service<
+    Request<Bytes>,
+    Response = Response<hyper::body::Incoming>,
+    Error = hyper_util::client::legacy::Error,
+    Future: Send,
+> + Clone
++ Send
++ Sync
++ 'static {
+    let base = provider.base_url.clone();
+    let key: Option<(HeaderName, HeaderValue)> = provider.api_key.clone();
+    ServiceBuilder::new()
+        .map_request(move |request: Request<Bytes>| {
+            let (mut parts, body) = request.into_parts();
+            parts.uri = join(&base, &parts.uri);
+            // The caller's credentials never go upstream; the provider's do.
+            parts.headers.remove(http::header::AUTHORIZATION);
+            if let Some((name, value)) = &key {
+                parts.headers.insert(name.clone(), value.clone());
+            }
+            Request::from_parts(parts, Full::new(body))
+        })
+        .service(client)
+}
+
+/// `base` (`https://host/v1`) with `path`'s path and query appended.
+fn join(base: &Uri, path: &Uri) -> Uri {
+    let prefix = base.path().trim_end_matches('/');
+    let rest = path.path_and_query().map_or("/", |p| p.as_str());
+    let mut parts = base.clone().into_parts();
+    parts.path_and_query = format!("{prefix}{rest}").parse().ok();
+    Uri::from_parts(parts).unwrap_or_else(|_| base.clone())
+}

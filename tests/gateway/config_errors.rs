@@ -1,0 +1,191 @@
+//! Bad configs: every error names the full key, on one line.
+
+use crate::config::{Config, ConfigError};
+
+const BASE: &str = r#"
+[providers.openai]
+base_url = "http://127.0.0.1:9/v1"
+api_key_env = "OPENAI_API_KEY"
+models = ["gpt-4o", "gpt-4o-mini"]
+"#;
+
+fn with_keys(var: &str) -> Option<String> {
+    Some(format!("sk-{var}"))
+}
+
+fn config_error(toml: &str) -> ConfigError {
+    let error = Config::from_toml(toml, &with_keys).unwrap_err();
+    assert!(!error.to_string().contains('\n'), "not one line: {error}");
+    error
+}
+
+/// `BASE` with `extra` lines added to the provider's table.
+fn provider_with(extra: &str) -> String {
+    format!("{BASE}{extra}\n")
+}
+
+#[test]
+fn the_shipped_example_config_is_valid() {
+    let config = Config::load("examples/gateway.toml", &with_keys).unwrap();
+    let chain: Vec<&str> = config.graph.chain("gpt-4o").unwrap().collect();
+    assert_eq!(chain, ["claude-sonnet", "gpt-4o-mini"]);
+    let anthropic = config
+        .providers
+        .iter()
+        .find(|p| p.name == "anthropic")
+        .unwrap();
+    assert_eq!(anthropic.models[0].exposed, "claude-sonnet");
+    assert_eq!(anthropic.models[0].upstream, "claude-sonnet-4-5");
+    assert_eq!(
+        anthropic.models[0].breaker.name(),
+        "anthropic/claude-sonnet"
+    );
+    assert_eq!(anthropic.retry.max_attempts(), 2);
+    let (header, value) = anthropic.api_key.as_ref().unwrap();
+    assert_eq!(
+        (header.as_str(), value.to_str().unwrap()),
+        ("authorization", "Bearer sk-ANTHROPIC_API_KEY")
+    );
+    assert_eq!(config.budget, std::time::Duration::from_secs(120));
+}
+
+#[test]
+fn a_minimal_config_takes_the_defaults() {
+    let config = Config::from_toml(BASE, &with_keys).unwrap();
+    assert_eq!(config.listen.to_string(), crate::config::DEFAULT_LISTEN);
+    assert_eq!(config.budget, crate::config::DEFAULT_BUDGET);
+    let openai = &config.providers[0];
+    assert_eq!(openai.retry.max_attempts(), 3);
+    assert_eq!(openai.attempt_timeout, None);
+    assert_eq!(openai.models[1].breaker.name(), "openai/gpt-4o-mini");
+    assert_eq!(config.graph.chain("gpt-4o").unwrap().len(), 0);
+}
+
+#[test]
+fn an_unknown_field_is_named() {
+    let error = config_error(&provider_with("retyr = { max_attempts = 2 }"));
+    assert_eq!(error.key(), "providers.openai.retyr");
+    assert!(error.message().contains("unknown field `retyr`"), "{error}");
+    assert_eq!(error.line(), Some(6));
+
+    let error = config_error(&format!("listn = \"127.0.0.1:1\"\n{BASE}"));
+    assert_eq!(error.key(), "listn");
+    assert!(error.message().contains("unknown field `listn`"), "{error}");
+}
+
+#[test]
+fn an_unknown_field_inside_a_layers_settings_is_named() {
+    let error = config_error(&provider_with("retry = { max_atempts = 2 }"));
+    assert!(error.key().starts_with("providers.openai.retry"), "{error}");
+    assert!(error.message().contains("max_atempts"), "{error}");
+
+    let error = config_error(&provider_with("breaker = { minimum_cals = 2 }"));
+    assert!(
+        error.key().starts_with("providers.openai.breaker"),
+        "{error}"
+    );
+    assert!(error.message().contains("minimum_cals"), "{error}");
+}
+
+#[test]
+fn a_bad_duration_is_named() {
+    let error = config_error(&provider_with("attempt_timeout = \"30 parsecs\""));
+    assert_eq!(error.key(), "providers.openai.attempt_timeout");
+    assert!(!error.message().is_empty());
+
+    let error = config_error(&format!("budget = 30\n{BASE}"));
+    assert_eq!(error.key(), "budget");
+    assert!(error.message().contains("unit"), "{error}");
+}
+
+#[test]
+fn a_setting_the_layer_rejects_is_named() {
+    let error = config_error(&provider_with("retry = { max_attempts = 0 }"));
+    assert!(error.key().starts_with("providers.openai.retry"), "{error}");
+    assert!(error.to_string().contains("max_attempts"), "{error}");
+
+    let error = config_error(&provider_with("breaker = { failure_rate_threshold = 2.0 }"));
+    assert!(
+        error.key().starts_with("providers.openai.breaker"),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("failure_rate_threshold"),
+        "{error}"
+    );
+
+    let error = config_error(&provider_with("breaker = { name = \"mine\" }"));
+    assert_eq!(error.key(), "providers.openai.breaker.name");
+}
+
+#[test]
+fn a_missing_environment_variable_is_named() {
+    let error = Config::from_toml(BASE, &|_| None).unwrap_err();
+    assert_eq!(error.key(), "providers.openai.api_key_env");
+    assert!(error.message().contains("OPENAI_API_KEY"), "{error}");
+    assert_eq!(
+        error.to_string(),
+        "providers.openai.api_key_env: the environment variable OPENAI_API_KEY is not set"
+    );
+}
+
+#[test]
+fn a_fallback_to_a_model_no_provider_serves_is_named() {
+    let error = config_error(&format!(
+        "{BASE}\n[fallbacks]\n\"gpt-4o\" = [\"claude-sonnet\"]\n"
+    ));
+    assert_eq!(error.key(), "fallbacks.gpt-4o");
+    assert!(error.message().contains("`claude-sonnet`"), "{error}");
+
+    let error = config_error(&format!("{BASE}\n[fallbacks]\n\"gpt-5\" = [\"gpt-4o\"]\n"));
+    assert_eq!(error.key(), "fallbacks.gpt-5");
+    assert!(error.message().contains("no provider serves"), "{error}");
+}
+
+#[test]
+fn a_fallback_cycle_is_rejected() {
+    let error = config_error(&format!(
+        "{BASE}\n[fallbacks]\n\"gpt-4o\" = [\"gpt-4o-mini\"]\n\"gpt-4o-mini\" = [\"gpt-4o\"]\n"
+    ));
+    assert_eq!(error.key(), "fallbacks");
+    assert!(error.message().contains("cycle"), "{error}");
+}
+
+#[test]
+fn a_model_served_twice_is_named() {
+    let toml = format!(
+        "{BASE}\n[providers.other]\nbase_url = \"http://127.0.0.1:9/v1\"\nmodels = [\"gpt-4o\"]\n"
+    );
+    let error = config_error(&toml);
+    // Providers are checked in name order: `openai` first, then `other`.
+    assert_eq!(error.key(), "providers.other.models.gpt-4o");
+    assert!(
+        error.message().contains("also served by provider `openai`"),
+        "{error}"
+    );
+}
+
+#[test]
+fn bad_values_are_named() {
+    let error = config_error(&BASE.replace("http://127.0.0.1:9/v1", "ftp://example.com"));
+    assert_eq!(error.key(), "providers.openai.base_url");
+
+    let error = config_error(&BASE.replace("[\"gpt-4o\", \"gpt-4o-mini\"]", "3"));
+    assert_eq!(error.key(), "providers.openai.models");
+    assert!(error.message().contains("a list of model names"), "{error}");
+
+    let error = config_error(&provider_with("api_key_header = \"not a header\""));
+    assert_eq!(error.key(), "providers.openai.api_key_header");
+
+    let error = config_error(&format!("listen = \"localhost\"\n{BASE}"));
+    assert_eq!(error.key(), "listen");
+
+    let error = config_error("");
+    assert_eq!(error.key(), "providers");
+}
+
+#[test]
+fn a_syntax_error_has_its_line() {
+    let error = config_error(&format!("{BASE}models = [\n"));
+    assert!(error.line().is_some(), "{error}");
+}
