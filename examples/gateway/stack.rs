@@ -40,7 +40,6 @@ use tower_failover::fallback::{FallbackBuilder, Tier};
 use tower_failover::llm::idempotency::{AttemptCountLayer, IdempotencyLayer};
 use tower_failover::llm::model::rewrite_model;
 use tower_failover::llm::sse::SseGuardLayer;
-use tower_failover::retry::RetryLayer;
 use tower_failover::{BoxError, InvalidConfig, ServiceBuilderExt as _};
 
 use crate::config::{Config, ProviderConfig};
@@ -107,9 +106,7 @@ impl Gateway {
                 let stack = ServiceBuilder::new()
                     .map_err(Into::<BoxError>::into)
                     .map_response(|response: Response<_>| response.map(Body::new))
-                    // `.retry(..)` would be tower's own `ServiceBuilder::retry`
-                    // (an inherent method wins over `ServiceBuilderExt`'s).
-                    .layer(RetryLayer::new(provider.retry.clone()))
+                    .retry_policy(provider.retry.clone())
                     .layer(breaker)
                     .option_layer(provider.attempt_timeout.map(AttemptTimeoutLayer::new))
                     .layer(sse)

@@ -188,5 +188,6 @@ fn the_readme_example_deserializes() {
         ["claude-sonnet-4-5", "gpt-4o-mini"]
     );
     assert!(format!("{:?}", config.budget).contains("30s"));
+    assert!(format!("{:?}", config.attempt_timeout).contains("10s"));
     assert!(format!("{:?}", config.breaker).contains("0.5"));
 }

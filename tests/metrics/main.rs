@@ -19,9 +19,12 @@ use tower_failover::fallback::{FallbackBuilder, FallbackLayer, Tier};
 use tower_failover::metrics::*;
 use tower_failover::retry::{Backoff, RetryBudget, RetryLayer, RetryPolicy};
 
-/// One recorded value, by name and sorted `key=value` labels.
+/// A metric's sorted `key=value` labels.
+type Labels = Vec<(String, String)>;
+
+/// Every recorded value, by name and labels.
 #[derive(Debug)]
-struct Recorded(Vec<(String, Vec<(String, String)>, DebugValue)>);
+struct Recorded(Vec<(String, Labels, DebugValue)>);
 
 impl Recorded {
     fn find(&self, name: &str, labels: &[(&str, &str)]) -> Option<&DebugValue> {
