@@ -94,11 +94,12 @@ fn graph_errors_are_the_builder_s() {
 "claude-sonnet" = ["gpt-4o"]
 "#,
     );
-    // The `toml` crate hands keys over sorted: the walk starts at claude-sonnet.
+    // Declaration order (the tests enable toml's `preserve_order`): the
+    // walk starts at gpt-4o.
     assert_mentions(
         &message,
         &[
-            "invalid fallback setting route: the fallback lists form a cycle (claude-sonnet → gpt-4o → claude-sonnet)",
+            "invalid fallback setting route: the fallback lists form a cycle (gpt-4o → claude-sonnet → gpt-4o)",
         ],
     );
     let message = json_error::<FallbackGraph>(
