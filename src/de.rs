@@ -167,6 +167,8 @@ use std::time::Duration;
 
 use serde::de::{self, Deserializer, Unexpected, Visitor};
 
+use crate::hint::{GoDurationError, scan_go_duration};
+
 /// What a duration looks like, for serde's "expected …" messages.
 const EXPECTING: &str = r#"a duration such as "500ms" or "30s""#;
 
@@ -278,122 +280,29 @@ impl std::error::Error for DurationError {}
 /// # Ok::<(), tower_failover::de::DurationError>(())
 /// ```
 pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
-    let text = text.trim_matches([' ', '\t']);
-    match text {
-        "" => return Err(DurationError::new(ErrorKind::Empty)),
-        "0" => return Ok(Duration::ZERO),
-        _ if text.starts_with('-') => return Err(DurationError::new(ErrorKind::Negative)),
-        _ => {}
-    }
-    let mut rest = text;
-    let mut total: u128 = 0;
-    while !rest.is_empty() {
-        let (number, after) = scan_number(rest)?;
-        // The unit runs up to the next number or the end; digits and '.'
-        // are ASCII, so the split is on a character boundary.
-        let unit_len = after
-            .find(|c: char| c == '.' || c.is_ascii_digit())
-            .unwrap_or(after.len());
-        let (unit, after) = after.split_at(unit_len);
-        if unit.is_empty() {
-            return Err(DurationError::new(if after.is_empty() {
-                ErrorKind::MissingUnit
-            } else {
-                ErrorKind::Malformed
-            }));
-        }
-        let unit_nanos = unit_nanos(unit).ok_or_else(|| {
-            let quoted: String = unit.chars().take(MAX_QUOTED_UNIT).collect();
-            DurationError::new(ErrorKind::UnknownUnit(quoted.into()))
-        })?;
-        total = number
-            .nanos(unit_nanos)
-            .and_then(|nanos| total.checked_add(nanos))
-            .ok_or(DurationError::new(ErrorKind::Overflow))?;
-        rest = after;
-    }
-    let secs = u64::try_from(total / NANOS_PER_SEC)
+    let nanos = scan_go_duration(text.as_bytes()).map_err(|error| {
+        DurationError::new(match error {
+            GoDurationError::Empty => ErrorKind::Empty,
+            GoDurationError::MissingUnit => ErrorKind::MissingUnit,
+            GoDurationError::Negative => ErrorKind::Negative,
+            GoDurationError::UnknownUnit(range) => {
+                // The range is on character boundaries (digits, '.', spaces
+                // or the ends around it); `get` keeps that from mattering.
+                let unit = text.get(range).unwrap_or_default();
+                let quoted: String = unit.chars().take(MAX_QUOTED_UNIT).collect();
+                ErrorKind::UnknownUnit(quoted.into())
+            }
+            GoDurationError::Malformed => ErrorKind::Malformed,
+            GoDurationError::Overflow => ErrorKind::Overflow,
+        })
+    })?;
+    let secs = u64::try_from(nanos / NANOS_PER_SEC)
         .map_err(|_| DurationError::new(ErrorKind::Overflow))?;
     // The remainder is below a second, so it fits a u32.
-    Ok(Duration::new(secs, (total % NANOS_PER_SEC) as u32))
+    Ok(Duration::new(secs, (nanos % NANOS_PER_SEC) as u32))
 }
 
 const NANOS_PER_SEC: u128 = 1_000_000_000;
-
-/// The most fractional digits kept: `10^18` fits a `u64`, and digits past
-/// the eighteenth are below a nanosecond for every unit.
-const MAX_FRACTION_DIGITS: u32 = 18;
-
-/// A non-negative decimal number, `int + fraction / scale`.
-#[derive(Clone, Copy, Debug)]
-struct Decimal {
-    int: u128,
-    fraction: u64,
-    scale: u64,
-}
-
-impl Decimal {
-    /// This many units of `unit_nanos` nanoseconds, truncated; `None` on
-    /// overflow.
-    fn nanos(self, unit_nanos: u64) -> Option<u128> {
-        let whole = self.int.checked_mul(u128::from(unit_nanos))?;
-        // fraction < scale: this part is below one unit.
-        let part = u128::from(self.fraction) * u128::from(unit_nanos) / u128::from(self.scale);
-        whole.checked_add(part)
-    }
-}
-
-/// Reads `[digits][.[digits]]` (at least one digit) from the start of
-/// `text`, and returns the number with what follows it.
-fn scan_number(text: &str) -> Result<(Decimal, &str), DurationError> {
-    let bytes = text.as_bytes();
-    let mut at = 0;
-    let mut number = Decimal {
-        int: 0,
-        fraction: 0,
-        scale: 1,
-    };
-    while let Some(&digit @ b'0'..=b'9') = bytes.get(at) {
-        number.int = number
-            .int
-            .checked_mul(10)
-            .and_then(|int| int.checked_add(u128::from(digit - b'0')))
-            .ok_or(DurationError::new(ErrorKind::Overflow))?;
-        at += 1;
-    }
-    let mut digits = at;
-    if bytes.get(at) == Some(&b'.') {
-        at += 1;
-        let mut kept = 0;
-        while let Some(&digit @ b'0'..=b'9') = bytes.get(at) {
-            if kept < MAX_FRACTION_DIGITS {
-                number.fraction = number.fraction * 10 + u64::from(digit - b'0');
-                number.scale *= 10;
-                kept += 1;
-            }
-            digits += 1;
-            at += 1;
-        }
-    }
-    if digits == 0 {
-        return Err(DurationError::new(ErrorKind::Malformed));
-    }
-    Ok((number, &text[at..]))
-}
-
-/// Nanoseconds in one unit.
-fn unit_nanos(unit: &str) -> Option<u64> {
-    Some(match unit {
-        "ns" => 1,
-        // "us", U+00B5 MICRO SIGN and U+03BC GREEK SMALL LETTER MU.
-        "us" | "\u{b5}s" | "\u{3bc}s" => 1_000,
-        "ms" => 1_000_000,
-        "s" => 1_000_000_000,
-        "m" => 60_000_000_000,
-        "h" => 3_600_000_000_000,
-        _ => return None,
-    })
-}
 
 /// Deserializes a [`Duration`] from a humane string (`"500ms"`, `"30s"`,
 /// `"1m30s"`; see [`parse_duration`]), for

@@ -15,6 +15,11 @@ pub(super) const MAX_BUCKETS: u32 = 1_000;
 /// The largest number of half-open probes.
 pub(super) const MAX_HALF_OPEN_PERMITS: u32 = 4_095;
 
+/// The default open duration of a first opening.
+pub(super) const DEFAULT_OPEN_BASE: Duration = Duration::from_secs(5);
+/// The default longest open duration.
+pub(super) const DEFAULT_OPEN_MAX: Duration = Duration::from_secs(300);
+
 pub(super) type Hook = Arc<dyn Fn(&Transition) + Send + Sync>;
 
 /// Which recent calls the breaker looks at to decide whether to open.
@@ -66,6 +71,39 @@ impl Window {
         Self {
             kind: WindowKind::Time { span, buckets },
         }
+    }
+
+    /// Checks the window on its own (its size against `minimum_calls` is
+    /// the builder's check).
+    pub(crate) fn validate(&self) -> Result<(), InvalidConfig> {
+        match self.kind {
+            WindowKind::Count(calls) => {
+                if calls == 0 || calls > MAX_WINDOW_CALLS {
+                    return Err(InvalidConfig::new(
+                        "circuit breaker",
+                        "window",
+                        "a count window holds between 1 and 100000 calls",
+                    ));
+                }
+            }
+            WindowKind::Time { span, buckets } => {
+                if buckets == 0 || buckets > MAX_BUCKETS {
+                    return Err(InvalidConfig::new(
+                        "circuit breaker",
+                        "window",
+                        "a time window has between 1 and 1000 buckets",
+                    ));
+                }
+                if span.as_millis() < u128::from(buckets) {
+                    return Err(InvalidConfig::new(
+                        "circuit breaker",
+                        "window",
+                        "each bucket of a time window must be at least a millisecond wide",
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -162,7 +200,8 @@ impl OpenBackoff {
         duration.mul_f64(factor)
     }
 
-    fn validate(&self) -> Result<(), InvalidConfig> {
+    /// Checks the backoff on its own, as the builder does.
+    pub(crate) fn validate(&self) -> Result<(), InvalidConfig> {
         if self.base.is_zero() {
             return Err(InvalidConfig::new(
                 "circuit breaker",
@@ -329,10 +368,7 @@ impl Default for BreakerConfigBuilder {
                 failure_rate_threshold: 0.5,
                 slow_call: None,
                 consecutive_failures: None,
-                open_backoff: OpenBackoff::exponential(
-                    Duration::from_secs(5),
-                    Duration::from_secs(300),
-                ),
+                open_backoff: OpenBackoff::exponential(DEFAULT_OPEN_BASE, DEFAULT_OPEN_MAX),
                 half_open_permits: 3,
                 max_half_open_duration: Some(Duration::from_secs(120)),
                 retry_after_cap: Some(Duration::from_secs(600)),
@@ -474,39 +510,16 @@ impl BreakerConfigBuilder {
     /// A [`InvalidConfig`] naming the first invalid or contradictory setting.
     pub fn build(self) -> Result<BreakerConfig, InvalidConfig> {
         let config = self.config;
-        match config.window {
-            WindowKind::Count(calls) => {
-                if calls == 0 || calls > MAX_WINDOW_CALLS {
-                    return Err(InvalidConfig::new(
-                        "circuit breaker",
-                        "window",
-                        "a count window holds between 1 and 100000 calls",
-                    ));
-                }
-                if config.minimum_calls > calls {
-                    return Err(InvalidConfig::new(
-                        "circuit breaker",
-                        "minimum_calls",
-                        "minimum_calls exceeds the size of the count window",
-                    ));
-                }
-            }
-            WindowKind::Time { span, buckets } => {
-                if buckets == 0 || buckets > MAX_BUCKETS {
-                    return Err(InvalidConfig::new(
-                        "circuit breaker",
-                        "window",
-                        "a time window has between 1 and 1000 buckets",
-                    ));
-                }
-                if span.as_millis() < u128::from(buckets) {
-                    return Err(InvalidConfig::new(
-                        "circuit breaker",
-                        "window",
-                        "each bucket of a time window must be at least a millisecond wide",
-                    ));
-                }
-            }
+        Window {
+            kind: config.window,
+        }
+        .validate()?;
+        if matches!(config.window, WindowKind::Count(calls) if config.minimum_calls > calls) {
+            return Err(InvalidConfig::new(
+                "circuit breaker",
+                "minimum_calls",
+                "minimum_calls exceeds the size of the count window",
+            ));
         }
         if config.minimum_calls == 0 {
             return Err(InvalidConfig::new(

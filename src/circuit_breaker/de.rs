@@ -3,10 +3,9 @@
 //! The accepted forms are documented on [`BreakerConfig`]'s `Deserialize`
 //! implementation and in [`crate::de`].
 
-use std::time::Duration;
-
 use serde::de::{self, Deserialize, Deserializer};
 
+use super::config::{DEFAULT_OPEN_BASE, DEFAULT_OPEN_MAX};
 use super::{BreakerConfig, OpenBackoff, Window};
 use crate::InvalidConfig;
 use crate::de::HumaneDuration;
@@ -202,13 +201,7 @@ impl<'de> Deserialize<'de> for Window {
                 )));
             }
         };
-        // The builder owns the checks: with a minimum of one call, only the
-        // window itself can be at fault.
-        BreakerConfig::builder()
-            .window(window)
-            .minimum_calls(1)
-            .build()
-            .map_err(de::Error::custom)?;
+        window.validate().map_err(de::Error::custom)?;
         Ok(window)
     }
 }
@@ -259,8 +252,8 @@ impl<'de> Deserialize<'de> for OpenBackoff {
             Some(duration) => OpenBackoff::constant(duration.0).jitter(raw.jitter.unwrap_or(0.0)),
             None => {
                 let mut backoff = OpenBackoff::exponential(
-                    raw.base.map_or(Duration::from_secs(5), |base| base.0),
-                    raw.max.map_or(Duration::from_secs(300), |max| max.0),
+                    raw.base.map_or(DEFAULT_OPEN_BASE, |base| base.0),
+                    raw.max.map_or(DEFAULT_OPEN_MAX, |max| max.0),
                 );
                 if let Some(multiplier) = raw.multiplier {
                     backoff = backoff.multiplier(multiplier);
@@ -271,10 +264,7 @@ impl<'de> Deserialize<'de> for OpenBackoff {
                 backoff
             }
         };
-        BreakerConfig::builder()
-            .open_backoff(backoff)
-            .build()
-            .map_err(de::Error::custom)?;
+        backoff.validate().map_err(de::Error::custom)?;
         Ok(backoff)
     }
 }

@@ -14,9 +14,13 @@ use crate::hint::{Hint, parse_grpc_pushback_ms};
 /// the HTTP hint headers); a response without `grpc-status` is classified
 /// by its HTTP status, and errors by [`classify_error`](super::classify_error).
 ///
-/// It works on `http::Response<B>` for any body, so it needs no tonic
-/// dependency and no feature: use it with a tonic `Channel`, or with any
-/// client that speaks gRPC over HTTP/2.
+/// It works on `http::Response<B>` for any body and any error type that
+/// implements [`AsDynError`], so it needs no tonic dependency and no feature
+/// of its own. A tonic `Channel`'s error, `tonic::transport::Error`,
+/// implements [`AsDynError`] only with the `tonic` feature: enable it, or
+/// turn the error into a [`BoxError`](crate::BoxError) first
+/// (`map_err(BoxError::from)`, e.g. with tower's `MapErrLayer`). Any other
+/// client that speaks gRPC over HTTP/2 works the same way.
 ///
 /// ```
 /// use std::time::Duration;
@@ -132,6 +136,8 @@ pub const fn classify_grpc_code(code: i32) -> Outcome {
         0 => return Outcome::Success,
         // CANCELLED, INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS,
         // FAILED_PRECONDITION, ABORTED, OUT_OF_RANGE, UNIMPLEMENTED.
+        // ABORTED is not HTTP 409's Transient: see the table in the
+        // module docs.
         1 | 3 | 5 | 6 | 9 | 10 | 11 | 12 => FailureKind::Invalid,
         // DEADLINE_EXCEEDED.
         4 => FailureKind::Timeout,

@@ -59,8 +59,11 @@
 //! and proxies send an error before any message) or in the trailers after a
 //! streamed body. [`DefaultClassifier`] sees only the HTTP status and calls
 //! both a success; [`GrpcClassifier`] reads `grpc-status` from the headers.
-//! It needs no feature and no tonic dependency: it works on
-//! `http::Response<B>`, which is what a tonic `Channel` returns.
+//! It has no feature of its own and no tonic dependency: it works on
+//! `http::Response<B>`, which is what a tonic `Channel` returns. The
+//! `Channel`'s error type, `tonic::transport::Error`, implements
+//! [`AsDynError`] with the `tonic` feature; without it, classify after
+//! `map_err(BoxError::from)` (a [`BoxError`](crate::BoxError) always does).
 //!
 //! | code | name | kind | retried | why |
 //! |---|---|---|---|---|
@@ -74,7 +77,7 @@
 //! | 7 | PERMISSION_DENIED | [`Auth`](FailureKind::Auth) | no | HTTP 403 |
 //! | 8 | RESOURCE_EXHAUSTED | [`RateLimited`](FailureKind::RateLimited) | yes, after the pushback | HTTP 429 |
 //! | 9 | FAILED_PRECONDITION | [`Invalid`](FailureKind::Invalid) | no | the system is not in a state for this request |
-//! | 10 | ABORTED | [`Invalid`](FailureKind::Invalid) | no | a conflict: retry the whole transaction, not the call (AIP-194) |
+//! | 10 | ABORTED | [`Invalid`](FailureKind::Invalid) | no | a conflict: retry the whole transaction, not the call (AIP-194). Unlike HTTP 409 (retried as [`Transient`](FailureKind::Transient): for an LLM API it is a concurrent request that a plain resend can clear, and the official SDKs retry it), gRPC reserves ABORTED for read-modify-write conflicts, which resending the same call cannot fix |
 //! | 11 | OUT_OF_RANGE | [`Invalid`](FailureKind::Invalid) | no | the caller's fault |
 //! | 12 | UNIMPLEMENTED | [`Invalid`](FailureKind::Invalid) | no | HTTP 501, as the default classifier has it |
 //! | 13 | INTERNAL | [`Transient`](FailureKind::Transient) | yes | HTTP 500 |

@@ -6,6 +6,7 @@
 #[cfg(feature = "timeout-budget")]
 mod layers {
     use std::fmt;
+    use std::marker::PhantomData;
     use std::time::Duration;
 
     use serde::de::value::MapAccessDeserializer;
@@ -40,10 +41,7 @@ mod layers {
     /// ```
     impl<'de> Deserialize<'de> for TimeoutBudgetLayer {
         fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-            let budget = deserializer.deserialize_any(LayerVisitor {
-                layer: "timeout budget",
-                field: "budget",
-            })?;
+            let budget = deserializer.deserialize_any(LayerVisitor::<Budget>(PhantomData))?;
             Ok(TimeoutBudgetLayer::new(budget))
         }
     }
@@ -73,26 +71,56 @@ mod layers {
     /// ```
     impl<'de> Deserialize<'de> for AttemptTimeoutLayer {
         fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-            let per_try = deserializer.deserialize_any(LayerVisitor {
-                layer: "attempt timeout",
-                field: "per_try",
-            })?;
+            let per_try = deserializer.deserialize_any(LayerVisitor::<PerTry>(PhantomData))?;
             Ok(AttemptTimeoutLayer::new(per_try))
         }
     }
 
-    /// A positive duration, given as is or as the one field of a table.
-    struct LayerVisitor {
-        layer: &'static str,
-        field: &'static str,
+    /// The table form of a layer's one duration: which layer and field it
+    /// is, for messages, and how to read it.
+    trait OneField: de::DeserializeOwned {
+        const LAYER: &'static str;
+        const FIELD: &'static str;
+        fn duration(self) -> Duration;
     }
 
-    impl LayerVisitor {
-        fn positive<E: de::Error>(&self, duration: Duration) -> Result<Duration, E> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Budget {
+        budget: HumaneDuration,
+    }
+
+    impl OneField for Budget {
+        const LAYER: &'static str = "timeout budget";
+        const FIELD: &'static str = "budget";
+        fn duration(self) -> Duration {
+            self.budget.0
+        }
+    }
+
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct PerTry {
+        per_try: HumaneDuration,
+    }
+
+    impl OneField for PerTry {
+        const LAYER: &'static str = "attempt timeout";
+        const FIELD: &'static str = "per_try";
+        fn duration(self) -> Duration {
+            self.per_try.0
+        }
+    }
+
+    /// A positive duration, given as is or as the one field `T` of a table.
+    struct LayerVisitor<T>(PhantomData<T>);
+
+    impl<T: OneField> LayerVisitor<T> {
+        fn positive<E: de::Error>(duration: Duration) -> Result<Duration, E> {
             if duration.is_zero() {
                 return Err(E::custom(InvalidConfig::new(
-                    self.layer,
-                    self.field,
+                    T::LAYER,
+                    T::FIELD,
                     "must not be zero",
                 )));
             }
@@ -100,20 +128,20 @@ mod layers {
         }
     }
 
-    impl<'de> Visitor<'de> for LayerVisitor {
+    impl<'de, T: OneField> Visitor<'de> for LayerVisitor<T> {
         type Value = Duration;
 
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             write!(
                 f,
                 r#"a duration such as "30s", or a table {{ {} = "30s" }}"#,
-                self.field
+                T::FIELD
             )
         }
 
         fn visit_str<E: de::Error>(self, value: &str) -> Result<Duration, E> {
             let duration = crate::de::parse_duration(value).map_err(E::custom)?;
-            self.positive(duration)
+            Self::positive(duration)
         }
 
         fn visit_u64<E: de::Error>(self, value: u64) -> Result<Duration, E> {
@@ -129,24 +157,8 @@ mod layers {
         }
 
         fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Duration, A::Error> {
-            #[derive(serde::Deserialize)]
-            #[serde(deny_unknown_fields)]
-            struct Budget {
-                budget: HumaneDuration,
-            }
-            #[derive(serde::Deserialize)]
-            #[serde(deny_unknown_fields)]
-            struct PerTry {
-                per_try: HumaneDuration,
-            }
-
-            let deserializer = MapAccessDeserializer::new(map);
-            let duration = if self.field == "budget" {
-                Budget::deserialize(deserializer)?.budget.0
-            } else {
-                PerTry::deserialize(deserializer)?.per_try.0
-            };
-            self.positive(duration)
+            let table = T::deserialize(MapAccessDeserializer::new(map))?;
+            Self::positive(table.duration())
         }
     }
 }

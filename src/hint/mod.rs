@@ -148,6 +148,8 @@ use std::time::{Duration, SystemTime};
 use http::HeaderMap;
 
 pub use self::go_duration::parse_go_duration;
+#[cfg(feature = "serde")]
+pub(crate) use self::go_duration::{GoDurationError, scan_go_duration};
 pub use self::parse::{
     parse_grpc_pushback_ms, parse_retry_after, parse_retry_after_ms, parse_should_retry,
 };

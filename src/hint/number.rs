@@ -17,10 +17,20 @@ const MAX_FRACTION_DIGITS: u32 = 18;
 
 /// `bytes` without optional whitespace (RFC 9110 `OWS`: spaces and tabs) at
 /// either end.
-pub(super) fn trim_ows(mut bytes: &[u8]) -> &[u8] {
+pub(super) fn trim_ows(bytes: &[u8]) -> &[u8] {
+    trim_ows_end(trim_ows_start(bytes))
+}
+
+/// `bytes` without optional whitespace at the start.
+pub(super) fn trim_ows_start(mut bytes: &[u8]) -> &[u8] {
     while let [b' ' | b'\t', rest @ ..] = bytes {
         bytes = rest;
     }
+    bytes
+}
+
+/// `bytes` without optional whitespace at the end.
+pub(super) fn trim_ows_end(mut bytes: &[u8]) -> &[u8] {
     while let [rest @ .., b' ' | b'\t'] = bytes {
         bytes = rest;
     }
@@ -44,7 +54,9 @@ pub(super) fn delay_until(at: SystemTime, now: SystemTime) -> Option<Duration> {
 /// A non-negative decimal number, `int + fraction / scale`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Decimal {
-    int: u64,
+    // A u128, so that a duration's integer part may exceed a u64 when its
+    // unit is small (`18446744073709551616ns` is 584 years).
+    int: u128,
     fraction: u64,
     scale: u64,
 }
@@ -53,10 +65,15 @@ impl Decimal {
     /// This number of units of `unit_nanos` nanoseconds, truncated to whole
     /// nanoseconds; `None` if that does not fit a `u64` of nanoseconds.
     pub(super) fn nanos(self, unit_nanos: u64) -> Option<u64> {
-        let whole = self.int.checked_mul(unit_nanos)?;
-        // fraction < scale, so this part is below one unit and fits a u64.
+        u64::try_from(self.wide_nanos(unit_nanos)?).ok()
+    }
+
+    /// [`nanos`](Self::nanos) in a `u128`: `None` only if that overflows.
+    pub(super) fn wide_nanos(self, unit_nanos: u64) -> Option<u128> {
+        let whole = self.int.checked_mul(u128::from(unit_nanos))?;
+        // fraction < scale, so this part is below one unit.
         let part = u128::from(self.fraction) * u128::from(unit_nanos) / u128::from(self.scale);
-        whole.checked_add(u64::try_from(part).ok()?)
+        whole.checked_add(part)
     }
 
     /// This number of units of `unit_nanos` nanoseconds, as a hint: `None`
@@ -70,7 +87,8 @@ impl Decimal {
 /// the start of `bytes`, and returns it with the bytes after it.
 ///
 /// No sign, no exponent, no `inf` or `NaN`. `None` if there is no digit or the
-/// integer part overflows a `u64`.
+/// integer part overflows a `u128` (only possible when `bytes` starts with a
+/// digit).
 pub(super) fn scan_decimal(bytes: &[u8]) -> Option<(Decimal, &[u8])> {
     let (int, int_digits, mut rest) = scan_integer(bytes)?;
     let mut number = Decimal {
@@ -139,13 +157,13 @@ pub(super) fn parse_decimal(bytes: &[u8]) -> Option<Decimal> {
 
 /// Reads ASCII digits from the start of `bytes`: their value, how many there
 /// were (possibly none) and the bytes after them. `None` on overflow.
-fn scan_integer(mut bytes: &[u8]) -> Option<(u64, usize, &[u8])> {
-    let mut value = 0_u64;
+fn scan_integer(mut bytes: &[u8]) -> Option<(u128, usize, &[u8])> {
+    let mut value = 0_u128;
     let mut digits = 0_usize;
     while let [digit @ b'0'..=b'9', rest @ ..] = bytes {
         value = value
             .checked_mul(10)?
-            .checked_add(u64::from(digit - b'0'))?;
+            .checked_add(u128::from(digit - b'0'))?;
         digits += 1;
         bytes = rest;
     }
@@ -156,7 +174,7 @@ fn scan_integer(mut bytes: &[u8]) -> Option<(u64, usize, &[u8])> {
 /// overflow).
 pub(super) fn parse_integer(bytes: &[u8]) -> Option<u64> {
     match scan_integer(bytes)? {
-        (value, 1.., []) => Some(value),
+        (value, 1.., []) => u64::try_from(value).ok(),
         _ => None,
     }
 }
@@ -170,6 +188,8 @@ mod tests {
         assert_eq!(trim_ows(b" \t1 \t"), b"1");
         assert_eq!(trim_ows(b"  "), b"");
         assert_eq!(trim_ows(b"\n1"), b"\n1");
+        assert_eq!(trim_ows_start(b" \t1 "), b"1 ");
+        assert_eq!(trim_ows_end(b" 1\t "), b" 1");
     }
 
     #[test]
@@ -209,13 +229,23 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
         }
-        assert_eq!(parse_decimal(b"18446744073709551616"), None);
+        assert_eq!(
+            parse_decimal(b"340282366920938463463374607431768211456"),
+            None
+        );
         assert_eq!(
             parse_decimal(b"18446744073709551615")
                 .unwrap()
                 .nanos(SECOND),
             None
         );
+        // Past a u64 of units, a small unit can still fit a u128.
+        let large = parse_decimal(b"18446744073709551616").unwrap();
+        assert_eq!(large.nanos(1), None);
+        assert_eq!(large.wide_nanos(1), Some(1 << 64));
+        let largest = parse_decimal(b"340282366920938463463374607431768211455").unwrap();
+        assert_eq!(largest.wide_nanos(1), Some(u128::MAX));
+        assert_eq!(largest.wide_nanos(2), None);
     }
 
     #[test]
@@ -252,5 +282,7 @@ mod tests {
         assert_eq!(parse_integer(b"007"), Some(7));
         assert_eq!(parse_integer(b""), None);
         assert_eq!(parse_integer(b"1.0"), None);
+        assert_eq!(parse_integer(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_integer(b"18446744073709551616"), None);
     }
 }

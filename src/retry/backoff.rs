@@ -1,5 +1,7 @@
 use std::time::Duration;
 
+use crate::InvalidConfig;
+
 /// How the random part of a backoff delay is drawn.
 ///
 /// With `d = min(cap, base × 2^(retry − 1))` for exponential backoff (or
@@ -119,7 +121,20 @@ impl Backoff {
     }
 
     pub(crate) fn is_valid(&self) -> bool {
-        self.cap >= self.base
+        self.validate().is_ok()
+    }
+
+    /// Checks the backoff on its own, as the policy builder does: a cap
+    /// below the base is an error naming `backoff`.
+    pub(crate) fn validate(&self) -> Result<(), InvalidConfig> {
+        if self.cap < self.base {
+            return Err(InvalidConfig::new(
+                "retry",
+                "backoff",
+                "cap must not be below base",
+            ));
+        }
+        Ok(())
     }
 
     /// The delay before retry number `retry` (1 for the first retry, i.e.

@@ -264,8 +264,7 @@ impl RawBackoff {
             }
         };
         let backoff = backoff.with_jitter(self.jitter.unwrap_or_default());
-        // The policy builder owns the check (and its message).
-        RetryPolicy::builder().backoff(backoff).build()?;
+        backoff.validate()?;
         Ok(backoff)
     }
 }

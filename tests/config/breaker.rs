@@ -118,6 +118,50 @@ fn window_forms() {
 }
 
 #[test]
+fn a_window_alone_is_checked_like_the_builder_does() {
+    // Each message is the builder's own.
+    let builder = |window: Window| {
+        BreakerConfig::builder()
+            .window(window)
+            .minimum_calls(1)
+            .build()
+            .unwrap_err()
+            .to_string()
+    };
+    let cases = [
+        (r#"{"calls": 0}"#, Window::count(0)),
+        (r#"{"calls": 100001}"#, Window::count(100_001)),
+        (
+            r#"{"span": "1s", "buckets": 0}"#,
+            Window::time(Duration::from_secs(1), 0),
+        ),
+        (
+            r#"{"span": "1s", "buckets": 1001}"#,
+            Window::time(Duration::from_secs(1), 1001),
+        ),
+        (
+            r#"{"span": "9ms", "buckets": 10}"#,
+            Window::time(Duration::from_millis(9), 10),
+        ),
+    ];
+    for (text, window) in cases {
+        let message = json_error::<Window>(text);
+        assert!(message.starts_with(&builder(window)), "{text}: {message}");
+    }
+    // A count window smaller than the default minimum_calls is fine alone.
+    assert_eq!(json::<Window>(r#"{"calls": 5}"#), Window::count(5));
+}
+
+#[test]
+fn the_open_backoff_defaults_are_the_builder_s() {
+    let config: BreakerConfig = toml("open_backoff = {}");
+    assert_eq!(debug(&config), debug(&BreakerConfig::default()));
+    // Each field defaults on its own.
+    let config: BreakerConfig = toml("open_backoff = { multiplier = 2.0 }");
+    assert_eq!(debug(&config), debug(&BreakerConfig::default()));
+}
+
+#[test]
 fn open_backoff_forms() {
     #[derive(Debug, Deserialize)]
     struct S {

@@ -5,6 +5,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 use serde::Deserialize;
 use tower_failover::de::{DurationError, parse_duration};
+use tower_failover::hint::{MAX_HINT, parse_go_duration};
 
 use super::{assert_mentions, json, json_error, same_in_all, toml, toml_error, yaml_error};
 
@@ -122,7 +123,28 @@ fn the_error_type_is_a_std_error_with_a_lowercase_message() {
     assert_eq!(error.clone(), error);
 }
 
+#[test]
+fn an_unknown_unit_is_quoted_as_written() {
+    let message = |text: &str| parse_duration(text).unwrap_err().to_string();
+    assert_eq!(
+        message(" \t2µm "),
+        r#"unknown duration unit "µm"; use h, m, s, ms, us or ns"#
+    );
+    assert_eq!(
+        message("1m 30s"),
+        r#"unknown duration unit "m "; use h, m, s, ms, us or ns"#
+    );
+}
+
 proptest! {
+    // Configs and rate-limit headers share one grammar: the header parser
+    // differs only by its ceiling (and by not saying what is wrong).
+    #[test]
+    fn the_header_parser_reads_the_same_durations(text in "[0-9.hmsunµμ \t+-]{0,24}") {
+        let config = parse_duration(&text).ok().filter(|after| *after <= MAX_HINT);
+        prop_assert_eq!(parse_go_duration(text.as_bytes()), config, "{:?}", text);
+    }
+
     #[test]
     fn parse_duration_never_panics(text in ".{0,40}") {
         let _ = parse_duration(&text);

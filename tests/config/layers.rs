@@ -99,6 +99,23 @@ fn errors_name_the_field() {
             "budget = true\nattempt_timeout = \"1s\"",
             r#"a duration such as "30s", or a table { budget = "30s" }"#,
         ),
+        // The table forms, each layer with its own field.
+        (
+            "budget = { budget = \"0s\" }\nattempt_timeout = \"1s\"",
+            "invalid timeout budget setting budget: must not be zero",
+        ),
+        (
+            "budget = \"1s\"\nattempt_timeout = { per_try = \"0s\" }",
+            "invalid attempt timeout setting per_try: must not be zero",
+        ),
+        (
+            "budget = \"1s\"\nattempt_timeout = { budget = \"1s\" }",
+            "unknown field `budget`, expected `per_try`",
+        ),
+        (
+            "budget = \"1s\"\nattempt_timeout = true",
+            r#"a duration such as "30s", or a table { per_try = "30s" }"#,
+        ),
     ];
     for (text, expected) in cases {
         assert_mentions(&toml_error::<Timeouts>(text), &[expected]);

@@ -192,6 +192,23 @@ fn bad_durations_name_the_field() {
 }
 
 #[test]
+fn a_backoff_alone_is_checked_like_the_builder_does() {
+    let backoff = Backoff::exponential(Duration::from_secs(10), Duration::from_secs(1));
+    let builder = RetryPolicy::builder()
+        .backoff(backoff)
+        .build()
+        .unwrap_err()
+        .to_string();
+    let message = json_error::<Backoff>(r#"{"base": "10s", "cap": "1s"}"#);
+    assert!(message.starts_with(&builder), "{message}");
+    // A cap equal to the base is fine.
+    assert_eq!(
+        json::<Backoff>(r#"{"base": "1s", "cap": "1s"}"#),
+        Backoff::exponential(Duration::from_secs(1), Duration::from_secs(1))
+    );
+}
+
+#[test]
 fn builder_rejections_are_the_message() {
     let message = toml_error::<RetryPolicy>("max_attempts = 0");
     assert_mentions(
