@@ -17,20 +17,24 @@
 //! name). Label values are bounded: a [`FailureKind`](crate::classify::FailureKind)
 //! as its [snake_case name](crate::classify::FailureKind::as_str), a
 //! configured breaker or tier name, or one of the fixed words listed here;
-//! never anything read from a request or a response.
+//! never anything read from a request or a response, with one exception
+//! that is yours to bound: a keyed breaker named with
+//! [`name_with`](crate::circuit_breaker::KeyedCircuitBreakerLayer::name_with)
+//! is labelled with what that function makes of the request's key, so it
+//! must map keys onto a bounded set of names (see *Keyed breakers* below).
 //!
 //! | name | type | labels | recorded when | unit |
 //! |---|---|---|---|---|
-//! | [`tower_failover_attempts_total`](ATTEMPTS) | counter | `outcome` = `success` or a failure kind | a [`Retry`](crate::retry::Retry) layer's attempt ends (the first one included) | attempts |
+//! | [`tower_failover_attempts_total`](ATTEMPTS) | counter | `outcome` = `success`, a failure kind (`circuit_open` included: a breaker below rejected it), or `cancelled` | a [`Retry`](crate::retry::Retry) layer's attempt ends (the first one included), or the retry future is dropped while an attempt is in flight | attempts |
 //! | [`tower_failover_retries_total`](RETRIES) | counter | `kind` = the failure kind retried | a `Retry` layer decides to send the request again | retries |
 //! | [`tower_failover_retries_given_up_total`](RETRIES_GIVEN_UP) | counter | `reason` = `not_retryable`, `max_attempts`, `not_replayable`, `hint_above_cap`, `deadline`, `budget_exhausted` | a `Retry` layer returns a failure without retrying it | decisions |
 //! | [`tower_failover_fallbacks_total`](FALLBACKS) | counter | `from`, `to` = tier names (`to` may be `static`), `kind` = the failure kind | a [`Fallback`](crate::fallback::Fallback) layer moves on to another tier or to its static response | fallbacks |
 //! | [`tower_failover_served_total`](SERVED) | counter | `tier` = the tier's name, or `static` | a tier's result is a success (or the static response is returned) | responses |
-//! | [`tower_failover_tier_duration_seconds`](TIER_DURATION) | histogram | `tier`, `outcome` = `success` or `failure` | a tier's result is known, its timeout fired, or the deadline ended it | seconds |
-//! | [`tower_failover_breaker_state`](BREAKER_STATE) | gauge | `breaker` = the breaker's name | the breaker is built (0), and at every transition | 0 closed, 1 half-open, 2 open, 3 forced open, 4 forced closed |
+//! | [`tower_failover_tier_duration_seconds`](TIER_DURATION) | histogram | `tier` (never `static`), `outcome` = `success`, `failure` or `cancelled` | a tier's result is known, its timeout fired, the deadline ended it, or the fallback future was dropped while it was in flight | seconds |
+//! | [`tower_failover_breaker_state`](BREAKER_STATE) | gauge | `breaker` = the breaker's name | the breaker is built (0, unless a live keyed breaker shares the name), and at every transition (best-effort, see below) | 0 closed, 1 half-open, 2 open, 3 forced open, 4 forced closed |
 //! | [`tower_failover_breaker_transitions_total`](BREAKER_TRANSITIONS) | counter | `breaker`, `from`, `to` = [`State`](crate::circuit_breaker::State) names, `reason` = a [`TransitionReason`](crate::circuit_breaker::TransitionReason) name | the breaker changes state | transitions |
 //! | [`tower_failover_breaker_rejections_total`](BREAKER_REJECTIONS) | counter | `breaker` | an open (or forced-open, or saturated half-open) breaker rejects a call | calls |
-//! | [`tower_failover_deadline_exceeded_total`](DEADLINE_EXCEEDED) | counter | `layer` = `timeout_budget`, `attempt_timeout` or `fallback` | that layer returns [`DeadlineExceeded`](crate::deadline::DeadlineExceeded) (or gives up because the deadline is spent) | calls |
+//! | [`tower_failover_deadline_exceeded_total`](DEADLINE_EXCEEDED) | counter | `layer` = `timeout_budget`, `attempt_timeout`, `fallback` or `fallback_tier` | that layer returns [`DeadlineExceeded`](crate::deadline::DeadlineExceeded) (or gives up because the deadline is spent); `fallback_tier`: a fallback tier's own timeout ended the tier | calls |
 //! | [`tower_failover_attempt_timeouts_total`](ATTEMPT_TIMEOUTS) | counter | none | an [`AttemptTimeout`](crate::deadline::AttemptTimeout) returns [`AttemptTimedOut`](crate::deadline::AttemptTimedOut) | attempts |
 //!
 //! A few things worth knowing when reading them:
@@ -40,19 +44,49 @@
 //!   a retry not attempted because its wait would end past the deadline is
 //!   `{reason="deadline"}` (the failure itself is returned, so no
 //!   `deadline_exceeded` is counted for it).
-//! - **Amplification.** `sum(attempts_total) / sum(served_total)` is
+//! - **Amplification.** Attempts rejected by an open breaker below the
+//!   `Retry` layer (`attempts_total{outcome="circuit_open"}`) never reached
+//!   the upstream, so `(sum(attempts_total) -
+//!   sum(attempts_total{outcome="circuit_open"})) / sum(served_total)` is
 //!   roughly the upstream calls per served request when every call goes
 //!   through one `Retry` per tier; `retries_total / attempts_total` is the
 //!   retry rate.
+//! - **Cancelled** attempts and tiers were in flight when their future was
+//!   dropped: the caller went away, or a timer above them ended them (a
+//!   `TimeoutBudget`'s, a fallback tier's timeout, the deadline at a
+//!   fallback layer) without an `AttemptTimeout` below firing first. They
+//!   are the slowest calls, so they stay in the counts: a cancelled tier's
+//!   duration is recorded as `outcome="cancelled"`.
+//! - **Deadlines by origin.** A fallback tier's timeout is made the current
+//!   deadline for the tier's inner layers. When it, not the logical
+//!   call's deadline, is what ends the tier (the fallback layer's timer, or
+//!   an `AttemptTimeout` or `TimeoutBudget` below clipped by it), the count
+//!   is `deadline_exceeded_total{layer="fallback_tier"}`: that tier's time
+//!   is spent, the call's budget is not. The logical deadline keeps the
+//!   label of the layer whose timer ended the call. Each expiry is counted
+//!   once, by the layer that saw it first.
 //! - **Tier latency** is measured from the first time the tier is found
 //!   waiting (for readiness or for its answer) to its result. A tier that
 //!   answers within its first poll, without waiting on anything, records
 //!   `0`: it did not wait, and the layer does not read the clock for it.
-//! - **Keyed breakers** are labelled with their names: give them distinct
-//!   ones with [`name_with`](crate::circuit_breaker::KeyedCircuitBreakerLayer::name_with)
-//!   (otherwise they all share the configured name and one gauge), and
-//!   bound the keys with `max_breakers`. An evicted breaker's gauge keeps
-//!   its last value.
+//! - **Keyed breakers** are labelled with their names. Without
+//!   [`name_with`](crate::circuit_breaker::KeyedCircuitBreakerLayer::name_with)
+//!   they all share the configured name, so one gauge (the state of
+//!   whichever breaker changed state last; a new key does not reset it)
+//!   and one series of each counter. With it, each name is a label value:
+//!   `name_with` must map keys onto a bounded set (a provider per host, a
+//!   model family), never pass through something a caller chooses, and
+//!   `max_breakers` bounds the live breakers, not the names ever seen. An
+//!   evicted breaker's series stay in the recorder with their last values
+//!   (its gauge keeps its last state) until the recorder drops them; a
+//!   breaker created later under the same name sets the gauge to closed if
+//!   no live breaker shares the name.
+//! - **The breaker-state gauge is best-effort.** It is set after each
+//!   transition is decided, so transitions racing on different threads may
+//!   set it in another order than they happened, and it may show for a
+//!   moment a state the breaker has already left. The transition counters
+//!   are exact; the [`BreakerHandle`](crate::circuit_breaker::BreakerHandle)
+//!   reads the state itself.
 //!
 //! # Install the recorder before building the layers
 //!
@@ -60,8 +94,8 @@
 //! are registered once, when the layer is built: a breaker's state gauge
 //! and rejection counter when its [`CircuitBreakerLayer`](crate::circuit_breaker::CircuitBreakerLayer)
 //! is created (a keyed breaker when its key is first seen), a fallback
-//! tier's `served_total` counter and duration histograms when its
-//! `FallbackLayer` is built. They stay bound to the recorder that was in
+//! tier's `served_total` counter and duration histograms (none for the
+//! static response) when its `FallbackLayer` is built. They stay bound to the recorder that was in
 //! place then (the global one, or a thread's local one). The others are
 //! looked up at the moment they are recorded. So install the recorder
 //! first, then build the layers.
@@ -80,9 +114,16 @@
 //! thread-local read and a call into the no-op recorder, a few
 //! nanoseconds (see `BENCHMARKS.md`). A fallback layer adds a
 //! pre-registered counter increment and a histogram record, each a branch
-//! when no recorder was installed; it reads the clock only for a tier that
-//! had to wait. Failures, retries and transitions are cold paths; the ones
-//! labelled with names build their key there (one small allocation).
+//! when no recorder was installed. A tier that answers within its first
+//! poll reads no clock; a tier that has to wait reads it twice, when it is
+//! first found waiting and when its result is known (only with the
+//! feature on: without it the layer reads no clock for latency). Telling a
+//! cancelled call from a finished one costs a flag store per attempt and
+//! per fallback call, and a branch when the future is dropped. The
+//! deadline's origin (budget or tier) is set once per scope, with the
+//! deadline. Failures, retries, cancellations and transitions are cold
+//! paths; the ones labelled with names build their key there (one small
+//! allocation).
 //!
 //! # Examples
 //!
@@ -137,7 +178,7 @@
 use ::metrics::{Counter, Gauge, Histogram, Key, Label, Level, Metadata, SharedString, Unit};
 
 /// `tower_failover_attempts_total`: attempts a retry layer sent, by
-/// `outcome` (`success` or the failure kind).
+/// `outcome` (`success`, the failure kind, or `cancelled`).
 pub const ATTEMPTS: &str = "tower_failover_attempts_total";
 /// `tower_failover_retries_total`: retries, by the `kind` of failure retried.
 pub const RETRIES: &str = "tower_failover_retries_total";
@@ -151,7 +192,7 @@ pub const FALLBACKS: &str = "tower_failover_fallbacks_total";
 /// served them.
 pub const SERVED: &str = "tower_failover_served_total";
 /// `tower_failover_tier_duration_seconds`: how long each tier took, by
-/// `tier` and `outcome` (`success` or `failure`).
+/// `tier` and `outcome` (`success`, `failure` or `cancelled`).
 pub const TIER_DURATION: &str = "tower_failover_tier_duration_seconds";
 /// `tower_failover_breaker_state`: each `breaker`'s state (0 closed, 1
 /// half-open, 2 open, 3 forced open, 4 forced closed).
@@ -163,7 +204,8 @@ pub const BREAKER_TRANSITIONS: &str = "tower_failover_breaker_transitions_total"
 /// without sending them.
 pub const BREAKER_REJECTIONS: &str = "tower_failover_breaker_rejections_total";
 /// `tower_failover_deadline_exceeded_total`: calls ended by the logical
-/// deadline, by the `layer` that ended them.
+/// deadline, by the `layer` that ended them, and tiers ended by a fallback
+/// tier's own timeout (`layer="fallback_tier"`).
 pub const DEADLINE_EXCEEDED: &str = "tower_failover_deadline_exceeded_total";
 /// `tower_failover_attempt_timeouts_total`: attempts cut short by their
 /// per-attempt limit.
@@ -178,7 +220,7 @@ pub fn describe() {
     describe_counter!(
         ATTEMPTS,
         Unit::Count,
-        "Attempts sent by a retry layer, by outcome (success or failure kind)."
+        "Attempts sent by a retry layer, by outcome (success, failure kind, or cancelled)."
     );
     describe_counter!(
         RETRIES,
@@ -222,7 +264,7 @@ pub fn describe() {
     describe_counter!(
         DEADLINE_EXCEEDED,
         Unit::Count,
-        "Calls ended by their deadline, by the layer that ended them."
+        "Calls ended by their deadline, by the layer that ended them (fallback_tier: a tier's own timeout)."
     );
     describe_counter!(
         ATTEMPT_TIMEOUTS,
@@ -251,7 +293,7 @@ macro_rules! keys {
 /// Increments the counter `key` of the recorder in place now.
 #[allow(dead_code)]
 #[inline]
-fn increment(key: &'static Key) {
+pub(crate) fn increment(key: &'static Key) {
     ::metrics::with_recorder(|recorder| recorder.register_counter(key, &METADATA).increment(1));
 }
 
@@ -309,25 +351,15 @@ mod retry {
         FailureKind::ALL[i].as_str()
     }
 
-    // The failure kinds in the order of `FailureKind::ALL`, then `success`.
-    static ATTEMPT_KEYS: [Key; 13] = keys!(super::ATTEMPTS, "outcome": [
+    // The failure kinds in the order of `FailureKind::ALL`, then `success`
+    // and `cancelled`.
+    static ATTEMPT_KEYS: [Key; 14] = keys!(super::ATTEMPTS, "outcome": [
         kind(0), kind(1), kind(2), kind(3), kind(4), kind(5), kind(6),
-        kind(7), kind(8), kind(9), kind(10), kind(11), "success",
+        kind(7), kind(8), kind(9), kind(10), kind(11), "success", "cancelled",
     ]);
     static RETRY_KEYS: [Key; 12] = keys!(super::RETRIES, "kind": [
         kind(0), kind(1), kind(2), kind(3), kind(4), kind(5), kind(6),
         kind(7), kind(8), kind(9), kind(10), kind(11),
-    ]);
-    const REASONS: [&str; 6] = [
-        "not_retryable",
-        "max_attempts",
-        "not_replayable",
-        "hint_above_cap",
-        "deadline",
-        "budget_exhausted",
-    ];
-    static GIVE_UP_KEYS: [Key; 6] = keys!(super::RETRIES_GIVEN_UP, "reason": [
-        REASONS[0], REASONS[1], REASONS[2], REASONS[3], REASONS[4], REASONS[5],
     ]);
 
     /// An attempt succeeded (the hot path: a static key, no allocation).
@@ -342,57 +374,20 @@ mod retry {
         increment(&ATTEMPT_KEYS[kind_index(kind)]);
     }
 
+    /// An attempt in flight was dropped with the retry future.
+    #[cold]
+    pub(crate) fn attempt_cancelled() {
+        increment(&ATTEMPT_KEYS[13]);
+    }
+
     /// A retry layer retries a failure of `kind`.
     pub(crate) fn retried(kind: FailureKind) {
         increment(&RETRY_KEYS[kind_index(kind)]);
     }
-
-    /// A retry layer gives up for `reason` (one of [`REASONS`]).
-    pub(crate) fn gave_up(reason: &'static str) {
-        if let Some(i) = REASONS.iter().position(|known| *known == reason) {
-            increment(&GIVE_UP_KEYS[i]);
-        }
-    }
 }
 
 #[cfg(feature = "retry")]
-pub(crate) use self::retry::{attempt_failed, attempt_succeeded, gave_up, retried};
-
-// ---- deadline ---------------------------------------------------------------
-
-/// Which layer's timer ended a call.
-#[cfg(feature = "timeout-budget")]
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Expired {
-    /// `TimeoutBudget`: the logical deadline (`DeadlineExceeded`).
-    TimeoutBudget,
-    /// `AttemptTimeout`, when the logical deadline was the tighter limit.
-    AttemptDeadline,
-    /// `AttemptTimeout`'s own limit (`AttemptTimedOut`).
-    Attempt,
-    /// A fallback layer, out of time between or during tiers.
-    #[cfg_attr(not(feature = "fallback"), allow(dead_code))]
-    Fallback,
-}
-
-#[cfg(feature = "timeout-budget")]
-static DEADLINE_KEYS: [Key; 3] = keys!(DEADLINE_EXCEEDED, "layer": [
-    "timeout_budget", "attempt_timeout", "fallback",
-]);
-#[cfg(feature = "timeout-budget")]
-static ATTEMPT_TIMEOUT_KEY: Key = Key::from_static_name(ATTEMPT_TIMEOUTS);
-
-/// A layer's timer ended a call.
-#[cfg(feature = "timeout-budget")]
-#[cold]
-pub(crate) fn expired(what: Expired) {
-    increment(match what {
-        Expired::TimeoutBudget => &DEADLINE_KEYS[0],
-        Expired::AttemptDeadline => &DEADLINE_KEYS[1],
-        Expired::Fallback => &DEADLINE_KEYS[2],
-        Expired::Attempt => &ATTEMPT_TIMEOUT_KEY,
-    });
-}
+pub(crate) use self::retry::{attempt_cancelled, attempt_failed, attempt_succeeded, retried};
 
 // ---- circuit breaker --------------------------------------------------------
 
@@ -406,12 +401,18 @@ pub(crate) struct BreakerMetrics {
 
 #[cfg(feature = "circuit-breaker")]
 impl BreakerMetrics {
-    pub(crate) fn new(name: &crate::name::Name) -> Self {
+    /// Registers the handles of a breaker named `name`. `fresh` when no
+    /// other live breaker reports under that name: only then is the state
+    /// gauge set to closed, so that a new keyed breaker sharing a name does
+    /// not hide another one's open state.
+    pub(crate) fn new(name: &crate::name::Name, fresh: bool) -> Self {
         let name = shared(name);
         let label = || vec![Label::new("breaker", name.clone())];
         let key = Key::from_parts(BREAKER_STATE, label());
         let state = ::metrics::with_recorder(|recorder| recorder.register_gauge(&key, &METADATA));
-        state.set(0.0);
+        if fresh {
+            state.set(0.0);
+        }
         Self {
             rejections: register_counter(BREAKER_REJECTIONS, label()),
             state,
@@ -471,13 +472,19 @@ pub(crate) struct TierMetrics {
     served: Counter,
     success: Histogram,
     failure: Histogram,
+    cancelled: Histogram,
 }
 
 #[cfg(feature = "fallback")]
 impl TierMetrics {
-    pub(crate) fn new(name: &crate::name::Name) -> Self {
+    /// Registers the handles of the tier `name`; its duration histograms
+    /// only if it is `timed` (not the static response, which takes no time).
+    pub(crate) fn new(name: &crate::name::Name, timed: bool) -> Self {
         let name = shared(name);
         let histogram = |outcome: &'static str| {
+            if !timed {
+                return Histogram::noop();
+            }
             let key = Key::from_parts(
                 TIER_DURATION,
                 vec![
@@ -491,6 +498,7 @@ impl TierMetrics {
             served: register_counter(SERVED, vec![Label::new("tier", name.clone())]),
             success: histogram("success"),
             failure: histogram("failure"),
+            cancelled: histogram("cancelled"),
             name,
         }
     }
@@ -505,12 +513,18 @@ impl TierMetrics {
     /// it was found waiting) to now, or no time if it never waited.
     #[inline]
     pub(crate) fn finished(&self, success: bool, started: Option<tokio::time::Instant>) {
-        let seconds = started.map_or(0.0, |started| started.elapsed().as_secs_f64());
+        let seconds = seconds_since(started);
         if success {
             self.success.record(seconds);
         } else {
             self.failure.record(seconds);
         }
+    }
+
+    /// The fallback future was dropped while this tier was in flight.
+    #[cold]
+    pub(crate) fn cancelled(&self, started: Option<tokio::time::Instant>) {
+        self.cancelled.record(seconds_since(started));
     }
 
     /// A request moved on from this tier to `to` after a failure of `kind`.
@@ -525,6 +539,12 @@ impl TierMetrics {
             ],
         );
     }
+}
+
+#[cfg(feature = "fallback")]
+#[inline]
+fn seconds_since(started: Option<tokio::time::Instant>) -> f64 {
+    started.map_or(0.0, |started| started.elapsed().as_secs_f64())
 }
 
 #[cfg(feature = "fallback")]

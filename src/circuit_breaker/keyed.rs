@@ -71,7 +71,17 @@ impl<K: Hash + Eq + Clone> Registry<K> {
         if let Some(name_with) = &settings.name_with {
             config.set_name(Name::Shared(name_with(&key).into()));
         }
-        let shared = Arc::new(Shared::new(config));
+        // Breakers may share a name (without `name_with` they all do): a
+        // new one must not report its closed state over a live one's
+        // gauge. Without `name_with` the first breaker ends the scan; with
+        // it, a key's first use scans at most `max` names.
+        #[cfg(feature = "metrics")]
+        let fresh = !map
+            .values()
+            .any(|other| other.config().name() == config.name());
+        #[cfg(not(feature = "metrics"))]
+        let fresh = true;
+        let shared = Arc::new(Shared::named(config, fresh));
         map.insert(key, shared.clone());
         shared
     }
@@ -217,6 +227,14 @@ impl<K, F, C> KeyedCircuitBreakerLayer<K, F, C> {
 
     /// Names each key's breaker `name(&key)` (in [`CircuitOpen`](super::CircuitOpen),
     /// events and handles). Called once per breaker created.
+    ///
+    /// With the `metrics` feature the name is also the `breaker` label of
+    /// the breaker metrics, so map the keys onto a **bounded** set of names
+    /// (a provider per host, a model family): a name made from anything a
+    /// caller controls lets callers grow the recorder without limit.
+    /// Breakers that share a name share its series (see
+    /// [`crate::metrics`]); an evicted breaker's series stay in the recorder
+    /// with their last values.
     #[must_use]
     pub fn name_with<N>(self, name: N) -> Self
     where

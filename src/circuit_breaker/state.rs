@@ -185,6 +185,15 @@ impl std::fmt::Debug for Shared {
 
 impl Shared {
     pub(super) fn new(config: BreakerConfig) -> Self {
+        Self::named(config, true)
+    }
+
+    /// A breaker whose name is `fresh` (no other live breaker of its keyed
+    /// layer reports under it): only then does it set the shared state
+    /// gauge to closed (the `metrics` feature).
+    pub(super) fn named(config: BreakerConfig, fresh: bool) -> Self {
+        #[cfg(not(feature = "metrics"))]
+        let _ = fresh;
         Self {
             state: Padded(AtomicU64::new(pack(CLOSED, 0, 0))),
             probes: AtomicU64::new(0),
@@ -193,7 +202,7 @@ impl Shared {
             hint_until: AtomicU64::new(0),
             late_results: AtomicU64::new(0),
             #[cfg(feature = "metrics")]
-            metrics: crate::metrics::BreakerMetrics::new(&config.name),
+            metrics: crate::metrics::BreakerMetrics::new(&config.name, fresh),
             referenced: AtomicBool::new(true),
             window: Window::new(config.window),
             epoch: Instant::now(),

@@ -6,6 +6,7 @@ use tokio::time::Instant;
 use tower_service::Service;
 
 use super::future::{Expiry, ResponseFuture};
+use super::scope::Origin;
 use super::{Deadline, PropagateDeadline};
 use crate::BoxError;
 
@@ -16,8 +17,10 @@ use crate::BoxError;
 /// own limit. When the per-attempt limit fires the error is
 /// [`AttemptTimedOut`](super::AttemptTimedOut) (retryable); when the
 /// deadline was the tighter of the two it is
-/// [`DeadlineExceeded`](super::DeadlineExceeded) (not retryable). The limit
-/// counts from `call`; time in `poll_ready` is not counted.
+/// [`DeadlineExceeded`](super::DeadlineExceeded) (not retryable), and so it
+/// is when a fallback tier's timeout (`Tier::timeout`) was the tighter
+/// one (that tier's time is spent). The limit counts from
+/// `call`; time in `poll_ready` is not counted.
 #[derive(Clone, Debug)]
 pub struct AttemptTimeout<S, P = ()> {
     inner: S,
@@ -81,9 +84,13 @@ where
 
     fn call(&mut self, mut request: Req) -> Self::Future {
         let now = Instant::now();
-        let (deadline, expiry) = match Deadline::limit_from(now, self.per_try) {
-            (logical, true) => (logical, Expiry::AttemptDeadline),
-            (own, false) => (own, Expiry::Attempt),
+        let (deadline, origin) = Deadline::limit_with_origin(now, self.per_try);
+        // A tighter deadline from above is the logical call's or a fallback
+        // tier's.
+        let expiry = match origin {
+            None => Expiry::Attempt,
+            Some(Origin::Budget) => Expiry::AttemptDeadline,
+            Some(Origin::Tier) => Expiry::Tier,
         };
         if deadline.instant() <= now {
             return ResponseFuture::expired(deadline.instant(), expiry);

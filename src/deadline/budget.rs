@@ -6,7 +6,8 @@ use tokio::time::Instant;
 use tower_service::Service;
 
 use super::future::{Expiry, ResponseFuture};
-use super::{Deadline, PropagateDeadline, scope};
+use super::scope::{self, Current, Origin};
+use super::{Deadline, PropagateDeadline};
 use crate::BoxError;
 
 /// Enforces one deadline for a whole logical call, and makes it visible to
@@ -83,20 +84,33 @@ where
     fn call(&mut self, mut request: Req) -> Self::Future {
         let now = Instant::now();
         let mut deadline = Deadline::after_from(now, self.budget);
-        if let Some(outer) = Deadline::current() {
-            deadline = deadline.min(outer);
-        }
         if let Some(carried) = self.propagate.inherited(&request) {
             deadline = deadline.min(carried);
         }
-        let at = deadline.instant();
+        // The scope above keeps its origin (a fallback tier's timeout) if
+        // it is the tightest.
+        let mut current = Current {
+            at: deadline.instant(),
+            origin: Origin::Budget,
+        };
+        if let Some(outer) = scope::current() {
+            if outer.at < current.at {
+                current = outer;
+                deadline = Deadline::at(outer.at);
+            }
+        }
+        let expiry = match current.origin {
+            Origin::Budget => Expiry::Deadline,
+            Origin::Tier => Expiry::Tier,
+        };
+        let at = current.at;
         if at <= now {
             tracing::debug!(layer = "timeout_budget", outcome = "expired_before_call");
-            return ResponseFuture::expired(at, Expiry::Deadline);
+            return ResponseFuture::expired(at, expiry);
         }
         self.propagate.propagate(&mut request, deadline);
         let inner = &mut self.inner;
-        let future = scope::with_current(Some(at), || inner.call(request));
-        ResponseFuture::new(future, at, Expiry::Deadline, Some(at))
+        let future = scope::with_current(Some(current), || inner.call(request));
+        ResponseFuture::new(future, at, expiry, Some(current))
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use pin_project_lite::pin_project;
 use tokio::time::Instant;
 
-use super::scope;
+use super::scope::{self, Current, Origin};
 
 /// The point in time by which a logical call must be finished.
 ///
@@ -63,13 +63,23 @@ impl Deadline {
     /// that is earlier: the deadline, and whether it is the current one
     /// (when it passes, the logical call's budget is spent, not the
     /// layer's own limit).
-    #[cfg(any(feature = "timeout-budget", feature = "llm"))]
+    #[cfg(feature = "llm")]
     #[inline]
     pub(crate) fn limit_from(now: Instant, limit: Duration) -> (Self, bool) {
+        let (deadline, current) = Self::limit_with_origin(now, limit);
+        (deadline, current.is_some())
+    }
+
+    /// Like `limit_from`, telling where the current deadline came from when
+    /// it is the earlier one: the logical call's budget, or a fallback
+    /// tier's own timeout.
+    #[cfg(any(feature = "timeout-budget", feature = "llm"))]
+    #[inline]
+    pub(crate) fn limit_with_origin(now: Instant, limit: Duration) -> (Self, Option<Origin>) {
         let own = Self::after_from(now, limit);
-        match Self::current() {
-            Some(logical) if logical < own => (logical, true),
-            _ => (own, false),
+        match scope::current() {
+            Some(current) if current.at < own.at => (Self::at(current.at), Some(current.origin)),
+            _ => (own, None),
         }
     }
 
@@ -119,7 +129,7 @@ impl Deadline {
     /// extensions) across such a boundary.
     #[inline]
     pub fn current() -> Option<Self> {
-        scope::current().map(Self::at)
+        scope::current().map(|current| Self::at(current.at))
     }
 
     /// Runs `future` with this deadline as [`Deadline::current`].
@@ -135,7 +145,44 @@ impl Deadline {
 
     /// Runs `f` with this deadline as [`Deadline::current`].
     pub fn sync_scope<R>(self, f: impl FnOnce() -> R) -> R {
-        scope::with_current(Some(self.at), f)
+        let current = Current {
+            at: self.at,
+            origin: Origin::Budget,
+        };
+        scope::with_current(Some(current), f)
+    }
+
+    /// The current deadline, and whether it is a fallback tier's own
+    /// timeout (`true`) rather than the logical call's deadline.
+    #[cfg(feature = "fallback")]
+    #[inline]
+    pub(crate) fn current_tier() -> Option<(Self, bool)> {
+        scope::current().map(|current| (Self::at(current.at), current.origin == Origin::Tier))
+    }
+
+    /// Runs `f` with this deadline as [`Deadline::current`], marked as a
+    /// fallback tier's own timeout (`tier`) or as the logical call's
+    /// deadline.
+    #[cfg(feature = "fallback")]
+    #[inline]
+    pub(crate) fn sync_scope_tier<R>(self, tier: bool, f: impl FnOnce() -> R) -> R {
+        let origin = if tier { Origin::Tier } else { Origin::Budget };
+        scope::with_current(
+            Some(Current {
+                at: self.at,
+                origin,
+            }),
+            f,
+        )
+    }
+
+    /// Counts that a fallback layer ran out of time: a tier's own timeout
+    /// (`tier`), or the logical call's deadline.
+    #[cfg(all(feature = "fallback", feature = "metrics"))]
+    #[cold]
+    pub(crate) fn count_fallback_expiry(tier: bool) {
+        use super::future::Expiry;
+        if tier { Expiry::Tier } else { Expiry::Fallback }.record();
     }
 }
 

@@ -5,33 +5,88 @@ use std::task::{Context, Poll};
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 
-use super::{AttemptTimedOut, DeadlineExceeded, scope};
+use super::scope::{self, Current};
+use super::{AttemptTimedOut, DeadlineExceeded};
 use crate::BoxError;
 
-/// What the timer means when it fires.
-#[derive(Clone, Copy, Debug)]
-pub(super) enum Expiry {
-    /// The logical call's deadline: [`DeadlineExceeded`].
+/// What the timer means when it fires, and how it is counted (the
+/// `metrics` feature): the value of `deadline_exceeded_total`'s `layer`
+/// label, or `attempt_timeouts_total` for an attempt's own limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Expiry {
+    /// [`TimeoutBudget`](super::TimeoutBudget): the logical call's deadline
+    /// ([`DeadlineExceeded`]).
     Deadline,
     /// [`AttemptTimeout`](super::AttemptTimeout)'s limit when the logical
     /// call's deadline was the tighter one: [`DeadlineExceeded`].
     AttemptDeadline,
     /// Only this attempt's own limit: [`AttemptTimedOut`].
     Attempt,
+    /// A fallback tier's own timeout, whichever timer fired for it (the
+    /// fallback layer's, or one below it clipped by the tier's deadline).
+    /// Below the fallback layer the error is [`DeadlineExceeded`] (that
+    /// tier may not retry); the fallback layer itself moves on.
+    Tier,
+    /// A fallback layer, out of the logical call's time between or during
+    /// tiers (only counted, never a timer's meaning).
+    #[cfg_attr(not(all(feature = "fallback", feature = "metrics")), allow(dead_code))]
+    Fallback,
 }
 
 impl Expiry {
+    /// The `layer` label of `tower_failover_deadline_exceeded_total`
+    /// (for [`Expiry::Attempt`], the layer of
+    /// `tower_failover_attempt_timeouts_total`, which has no label).
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) const fn label(self) -> &'static str {
+        match self {
+            Self::Deadline => "timeout_budget",
+            Self::AttemptDeadline | Self::Attempt => "attempt_timeout",
+            Self::Tier => "fallback_tier",
+            Self::Fallback => "fallback",
+        }
+    }
+
+    /// Counts the expiry (the `metrics` feature).
+    #[cfg(feature = "metrics")]
+    #[cold]
+    pub(crate) fn record(self) {
+        use crate::metrics::{ATTEMPT_TIMEOUTS, DEADLINE_EXCEEDED};
+        use ::metrics::{Key, Label};
+        static LABELS: [[Label; 1]; 4] = [
+            [Label::from_static_parts("layer", Expiry::Deadline.label())],
+            [Label::from_static_parts(
+                "layer",
+                Expiry::AttemptDeadline.label(),
+            )],
+            [Label::from_static_parts("layer", Expiry::Tier.label())],
+            [Label::from_static_parts("layer", Expiry::Fallback.label())],
+        ];
+        static KEYS: [Key; 4] = [
+            Key::from_static_parts(DEADLINE_EXCEEDED, &LABELS[0]),
+            Key::from_static_parts(DEADLINE_EXCEEDED, &LABELS[1]),
+            Key::from_static_parts(DEADLINE_EXCEEDED, &LABELS[2]),
+            Key::from_static_parts(DEADLINE_EXCEEDED, &LABELS[3]),
+        ];
+        static ATTEMPT: Key = Key::from_static_name(ATTEMPT_TIMEOUTS);
+        crate::metrics::increment(match self {
+            Self::Deadline => &KEYS[0],
+            Self::AttemptDeadline => &KEYS[1],
+            Self::Tier => &KEYS[2],
+            Self::Fallback => &KEYS[3],
+            Self::Attempt => &ATTEMPT,
+        });
+    }
+
     fn error(self) -> BoxError {
         #[cfg(feature = "metrics")]
-        crate::metrics::expired(match self {
-            Self::Deadline => crate::metrics::Expired::TimeoutBudget,
-            Self::AttemptDeadline => crate::metrics::Expired::AttemptDeadline,
-            Self::Attempt => crate::metrics::Expired::Attempt,
-        });
+        self.record();
         // Both are zero-sized: boxing them does not allocate.
         match self {
-            Self::Deadline | Self::AttemptDeadline => Box::new(DeadlineExceeded::new()),
             Self::Attempt => Box::new(AttemptTimedOut::new()),
+            Self::Deadline | Self::AttemptDeadline | Self::Tier | Self::Fallback => {
+                Box::new(DeadlineExceeded::new())
+            }
         }
     }
 }
@@ -54,12 +109,12 @@ pin_project! {
         at: Instant,
         expiry: Expiry,
         // The deadline made current while the inner future is polled.
-        scope: Option<Instant>,
+        scope: Option<Current>,
     }
 }
 
 impl<F> ResponseFuture<F> {
-    pub(super) fn new(inner: F, at: Instant, expiry: Expiry, scope: Option<Instant>) -> Self {
+    pub(super) fn new(inner: F, at: Instant, expiry: Expiry, scope: Option<Current>) -> Self {
         Self {
             inner: Some(inner),
             sleep: None,
@@ -93,7 +148,7 @@ where
             return Poll::Ready(Err(this.expiry.error()));
         };
         let polled = match this.scope {
-            Some(deadline) => scope::with_current(Some(*deadline), || inner.poll(cx)),
+            Some(current) => scope::with_current(Some(*current), || inner.poll(cx)),
             None => inner.poll(cx),
         };
         if let Poll::Ready(result) = polled {

@@ -63,13 +63,14 @@ struct Run<T, Req, Res, C, R, M> {
     classifier: C,
     replay: R,
     record: M,
-    // The logical call's deadline, as it was when the call was made.
-    deadline: Option<Instant>,
+    // The logical call's deadline, as it was when the call was made (and
+    // whether it is an outer fallback tier's timeout: see `Limit`).
+    deadline: Option<Limit>,
     // The tier being tried: 0 for the primary, `i` for `chain.tiers[i - 1]`.
     tier: usize,
     // The current tier's own deadline (its timeout, clipped by `deadline`),
     // if it has a timeout.
-    tier_deadline: Option<Instant>,
+    tier_deadline: Option<Limit>,
     // Calls that reached the tiers so far, retries inside them included.
     calls: u32,
     // A tier said the request is too long: from then on only tiers whose
@@ -80,6 +81,30 @@ struct Run<T, Req, Res, C, R, M> {
     // When the current tier was first found waiting (for its latency).
     #[cfg(feature = "metrics")]
     waiting_since: Option<Instant>,
+    // The answer is out: dropping the future cancels nothing.
+    #[cfg(feature = "metrics")]
+    done: bool,
+}
+
+/// A deadline, and whether it is a fallback tier's own timeout (`tier`)
+/// rather than the logical call's: which one passed decides what the
+/// expiry means (the tier's time is spent, or the whole call's).
+#[derive(Clone, Copy, Debug)]
+struct Limit {
+    at: Instant,
+    tier: bool,
+}
+
+impl Limit {
+    /// Runs `f` with this limit as the current deadline.
+    #[inline]
+    fn scope<O>(self, f: impl FnOnce() -> O) -> O {
+        Deadline::at(self.at).sync_scope_tier(self.tier, f)
+    }
+
+    fn is_spent(limit: Option<Self>) -> bool {
+        limit.is_some_and(|limit| Instant::now() >= limit.at)
+    }
 }
 
 struct Kept<Res> {
@@ -107,10 +132,17 @@ enum Next<Res> {
 }
 
 /// The deadline of a tier with `timeout`, starting now, clipped by the
-/// logical call's `deadline`.
-fn tier_deadline(timeout: Option<Duration>, deadline: Option<Instant>) -> Option<Instant> {
+/// logical call's `deadline` (which keeps its meaning if it is the earlier
+/// or the same).
+fn tier_deadline(timeout: Option<Duration>, deadline: Option<Limit>) -> Option<Limit> {
     let own = Deadline::after(timeout?).instant();
-    Some(deadline.map_or(own, |deadline| deadline.min(own)))
+    Some(match deadline {
+        Some(deadline) if deadline.at <= own => deadline,
+        _ => Limit {
+            at: own,
+            tier: true,
+        },
+    })
 }
 
 impl<F, T, Req, Res, C, R, M> ResponseFuture<F, T, Req, Res, C, R, M>
@@ -129,10 +161,13 @@ where
         replay: R,
         record: M,
     ) -> Self {
-        let deadline = Deadline::current().map(|deadline| deadline.instant());
+        let deadline = Deadline::current_tier().map(|(deadline, tier)| Limit {
+            at: deadline.instant(),
+            tier,
+        });
         let tier_deadline = tier_deadline(timeout, deadline);
         let call = match tier_deadline {
-            Some(at) => Deadline::at(at).sync_scope(call),
+            Some(limit) => limit.scope(call),
             None => call(),
         };
         Self {
@@ -152,6 +187,8 @@ where
                 best: None,
                 #[cfg(feature = "metrics")]
                 waiting_since: None,
+                #[cfg(feature = "metrics")]
+                done: false,
             },
         }
     }
@@ -199,7 +236,7 @@ where
                 Poll::Pending => {
                     #[cfg(feature = "metrics")]
                     run.waiting_since.get_or_insert_with(Instant::now);
-                    let Some(at) = run.tier_deadline.or(run.deadline) else {
+                    let Some(Limit { at, .. }) = run.tier_deadline.or(run.deadline) else {
                         return Poll::Pending;
                     };
                     match this.timer.as_mut().as_pin_mut() {
@@ -218,6 +255,10 @@ where
             match next {
                 Next::Return(result) => {
                     this.state.set(State::Done);
+                    #[cfg(feature = "metrics")]
+                    {
+                        run.done = true;
+                    }
                     // A fallback layer above counts this one's calls too.
                     if run.calls > 1 {
                         Attempt::note_calls(run.calls - 1);
@@ -249,7 +290,7 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<O> {
         let (polled, extra) = match self.tier_deadline {
-            Some(at) => Deadline::at(at).sync_scope(|| Attempt::count_calls(|| poll(cx))),
+            Some(limit) => limit.scope(|| Attempt::count_calls(|| poll(cx))),
             None => Attempt::count_calls(|| poll(cx)),
         };
         self.calls = self.calls.saturating_add(extra);
@@ -295,23 +336,23 @@ where
         }
         self.calls = self.calls.saturating_add(1);
         match self.tier_deadline {
-            Some(at) => Deadline::at(at).sync_scope(|| service.call(request)),
+            Some(limit) => limit.scope(|| service.call(request)),
             None => service.call(request),
         }
     }
 
     /// The timer fired: the current tier's timeout, or the deadline.
     fn expire(&mut self) -> Next<Res> {
-        let spent = self.deadline.is_some_and(|at| Instant::now() >= at);
-        if !spent {
+        if !Limit::is_spent(self.deadline) {
+            // The tier's own timeout: that tier failed, the call goes on.
+            #[cfg(feature = "metrics")]
+            Deadline::count_fallback_expiry(true);
             // Zero-sized: boxing it does not allocate.
             return self.settle(Err(Box::new(AttemptTimedOut::new())));
         }
         self.chain.stats.count(self.tier, Count::Failed);
         #[cfg(feature = "metrics")]
         self.timed(false);
-        #[cfg(feature = "metrics")]
-        crate::metrics::expired(crate::metrics::Expired::Fallback);
         if self.tier == 0 && self.chain.respond.is_some() {
             self.chain.stats.fell_back();
         }
@@ -322,7 +363,8 @@ where
             outcome = "deadline",
             attempts = self.calls,
         );
-        Next::Return(self.finish(Failure::new(FailureKind::BudgetExhausted), Stop::Deadline))
+        let failure = Failure::new(FailureKind::BudgetExhausted);
+        Next::Return(self.finish(failure, Stop::Deadline, false))
     }
 
     /// Decides what to do with the current tier's result.
@@ -391,8 +433,14 @@ where
                 Next::Return(self.served(result, self.tier))
             }
             Err(stop) => {
+                // A `DeadlineExceeded` from below was counted where it was
+                // made: the fallback only adds to what it saw.
+                let counted = stop == Stop::Deadline
+                    && result
+                        .as_ref()
+                        .is_err_and(|error| error.is::<DeadlineExceeded>());
                 self.keep(result, failure.kind());
-                Next::Return(self.finish(failure, stop))
+                Next::Return(self.finish(failure, stop, counted))
             }
         }
     }
@@ -403,7 +451,7 @@ where
         if !kind.may_fall_back() || filtered {
             return Err(Stop::Final);
         }
-        if self.deadline.is_some_and(|at| Instant::now() >= at) {
+        if Limit::is_spent(self.deadline) {
             return Err(Stop::Deadline);
         }
         self.too_long |= kind == FailureKind::ContextTooLong;
@@ -460,8 +508,16 @@ where
         }
     }
 
-    /// The answer once no tier is left to try.
-    fn finish(&mut self, failure: Failure, stop: Stop) -> Result<Res, BoxError> {
+    /// The answer once no tier is left to try. When the deadline is what
+    /// stopped the chain, counts the expiry unless it was `counted` below.
+    fn finish(&mut self, failure: Failure, stop: Stop, counted: bool) -> Result<Res, BoxError> {
+        #[cfg(feature = "metrics")]
+        if stop == Stop::Deadline && !counted {
+            // An outer tier's timeout, or the logical call's deadline.
+            Deadline::count_fallback_expiry(self.deadline.is_some_and(|limit| limit.tier));
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = counted;
         if let Some(respond) = &self.chain.respond {
             let tier = self.chain.static_index();
             #[cfg(feature = "metrics")]
@@ -531,6 +587,24 @@ where
             self.record.record(response, &served);
         }
         result
+    }
+}
+
+/// Dropped before its answer is out (the caller went away, an outer
+/// timeout fired), the call records its tier as cancelled: the slowest
+/// calls stay in the tier's latency. On `Run` rather than on the future:
+/// the future's fields drop first in declaration order, so the tier's work
+/// is gone when this runs, and without the `metrics` feature there is no
+/// drop code at all.
+#[cfg(feature = "metrics")]
+impl<T, Req, Res, C, R, M> Drop for Run<T, Req, Res, C, R, M> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        if let Some(tier) = self.chain.stats.tiers.get(self.tier) {
+            tier.metrics.cancelled(self.waiting_since);
+        }
     }
 }
 

@@ -37,8 +37,12 @@ impl Stats {
             tiers: names
                 .into_iter()
                 .map(|name| TierCounters {
+                    // The static response takes no time: no histograms.
                     #[cfg(feature = "metrics")]
-                    metrics: crate::metrics::TierMetrics::new(&name),
+                    metrics: crate::metrics::TierMetrics::new(
+                        &name,
+                        name.as_str() != super::STATIC_RESPONSE,
+                    ),
                     name,
                     served: AtomicU64::new(0),
                     failed: AtomicU64::new(0),

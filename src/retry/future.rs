@@ -31,6 +31,30 @@ pin_project! {
         previous_delay: Duration,
         #[pin]
         state: State<S::Future>,
+        // Counts the attempt in flight as cancelled if the future is
+        // dropped during it (zero-sized without the `metrics` feature).
+        in_flight: InFlight,
+    }
+}
+
+/// Whether an attempt is in flight; dropped while it is, it counts
+/// `attempts_total{outcome="cancelled"}`. A field rather than a drop on the
+/// future itself (pin-project-lite's `PinnedDrop` would need the future
+/// declared twice, with and without it): the build without the `metrics`
+/// feature has no drop code at all.
+#[cfg(feature = "metrics")]
+struct InFlight(bool);
+
+#[cfg(not(feature = "metrics"))]
+struct InFlight;
+
+#[cfg(feature = "metrics")]
+impl Drop for InFlight {
+    #[inline]
+    fn drop(&mut self) {
+        if self.0 {
+            crate::metrics::attempt_cancelled();
+        }
     }
 }
 
@@ -65,6 +89,10 @@ where
             attempt: Attempt::FIRST,
             previous_delay: Duration::ZERO,
             state: State::Calling { future },
+            #[cfg(feature = "metrics")]
+            in_flight: InFlight(true),
+            #[cfg(not(feature = "metrics"))]
+            in_flight: InFlight,
         }
     }
 }
@@ -83,6 +111,10 @@ where
             match this.state.as_mut().project() {
                 StateProj::Calling { future } => {
                     let result = ready!(this.attempt.scope(|| future.poll(cx)));
+                    #[cfg(feature = "metrics")]
+                    {
+                        this.in_flight.0 = false;
+                    }
                     let failure = match this.policy.classifier().classify(&result) {
                         Outcome::Failure(failure) => failure,
                         _ => {
@@ -145,6 +177,10 @@ where
                     let service = &mut *this.service;
                     let future = attempt.scope(|| service.call(request));
                     this.state.set(State::Calling { future });
+                    #[cfg(feature = "metrics")]
+                    {
+                        this.in_flight.0 = true;
+                    }
                 }
             }
         }

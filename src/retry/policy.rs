@@ -103,30 +103,30 @@ impl<C> RetryPolicy<C> {
         previous: Duration,
     ) -> Verdict {
         let kind = failure.kind();
-        let give_up = |reason: &'static str| {
+        let give_up = |reason: GiveUp| {
             #[cfg(feature = "metrics")]
-            crate::metrics::gave_up(reason);
+            reason.record();
             tracing::debug!(
                 layer = "retry",
                 attempt = attempt.number(),
                 outcome = "give_up",
                 kind = kind.as_str(),
-                reason,
+                reason = reason.as_str(),
                 retry_after_ms = failure.retry_after().map(|d| d.as_millis() as u64),
             );
             Verdict::Stop
         };
         if !failure.is_retryable() {
-            return give_up("not_retryable");
+            return give_up(GiveUp::NotRetryable);
         }
         if attempt.number() >= self.max_attempts {
-            return give_up("max_attempts");
+            return give_up(GiveUp::MaxAttempts);
         }
         if !replayable {
-            return give_up("not_replayable");
+            return give_up(GiveUp::NotReplayable);
         }
         let delay = match failure.retry_after() {
-            Some(hint) if hint > self.max_retry_after => return give_up("hint_above_cap"),
+            Some(hint) if hint > self.max_retry_after => return give_up(GiveUp::HintAboveCap),
             Some(hint) => hint,
             None => self
                 .backoff
@@ -134,12 +134,12 @@ impl<C> RetryPolicy<C> {
         };
         if let Some(deadline) = Deadline::current() {
             if delay >= deadline.remaining() {
-                return give_up("deadline");
+                return give_up(GiveUp::Deadline);
             }
         }
         if let Some(budget) = &self.budget {
             if !budget.withdraw() {
-                return give_up("budget_exhausted");
+                return give_up(GiveUp::BudgetExhausted);
             }
         }
         #[cfg(feature = "metrics")]
@@ -160,6 +160,71 @@ impl<C> RetryPolicy<C> {
         if let Some(budget) = &self.budget {
             budget.deposit();
         }
+    }
+}
+
+/// Why a retry layer returned a failure without retrying it: the `reason`
+/// of its event and of `tower_failover_retries_given_up_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum GiveUp {
+    /// The classifier says the failure is not worth retrying.
+    NotRetryable,
+    /// The attempt was the last one allowed.
+    MaxAttempts,
+    /// The request could not be copied for another attempt.
+    NotReplayable,
+    /// The server asked for a wait above `max_retry_after`.
+    HintAboveCap,
+    /// The wait would end past the deadline.
+    Deadline,
+    /// The retry budget is spent.
+    BudgetExhausted,
+}
+
+impl GiveUp {
+    /// Every reason, in declaration order (`reason as usize` indexes it).
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    const ALL: [Self; 6] = [
+        Self::NotRetryable,
+        Self::MaxAttempts,
+        Self::NotReplayable,
+        Self::HintAboveCap,
+        Self::Deadline,
+        Self::BudgetExhausted,
+    ];
+
+    /// The reason's label value.
+    pub(crate) const fn as_str(self) -> &'static str {
+        match self {
+            Self::NotRetryable => "not_retryable",
+            Self::MaxAttempts => "max_attempts",
+            Self::NotReplayable => "not_replayable",
+            Self::HintAboveCap => "hint_above_cap",
+            Self::Deadline => "deadline",
+            Self::BudgetExhausted => "budget_exhausted",
+        }
+    }
+
+    /// Counts `tower_failover_retries_given_up_total{reason}` (a static
+    /// key per reason: no lookup, nothing dropped).
+    #[cfg(feature = "metrics")]
+    fn record(self) {
+        use crate::metrics::RETRIES_GIVEN_UP;
+        use ::metrics::{Key, Label};
+        const fn label(i: usize) -> [Label; 1] {
+            [Label::from_static_parts("reason", GiveUp::ALL[i].as_str())]
+        }
+        static LABELS: [[Label; 1]; 6] =
+            [label(0), label(1), label(2), label(3), label(4), label(5)];
+        static KEYS: [Key; 6] = [
+            Key::from_static_parts(RETRIES_GIVEN_UP, &LABELS[0]),
+            Key::from_static_parts(RETRIES_GIVEN_UP, &LABELS[1]),
+            Key::from_static_parts(RETRIES_GIVEN_UP, &LABELS[2]),
+            Key::from_static_parts(RETRIES_GIVEN_UP, &LABELS[3]),
+            Key::from_static_parts(RETRIES_GIVEN_UP, &LABELS[4]),
+            Key::from_static_parts(RETRIES_GIVEN_UP, &LABELS[5]),
+        ];
+        crate::metrics::increment(&KEYS[self as usize]);
     }
 }
 
@@ -258,5 +323,17 @@ impl<C> RetryPolicyBuilder<C> {
             ));
         }
         Ok(policy)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::GiveUp;
+
+    #[test]
+    fn give_up_all_follows_the_declaration_order() {
+        for (i, reason) in GiveUp::ALL.into_iter().enumerate() {
+            assert_eq!(reason as usize, i, "{}", reason.as_str());
+        }
     }
 }

@@ -9,15 +9,15 @@ use std::time::Duration;
 
 use metrics::LocalRecorderGuard;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
-use support::{Step, TrackedBody, Upstream, ok, request, status};
+use support::{Step, TrackedBody, Upstream, io_error, ok, request, status};
 use tower::{Layer, Service, ServiceBuilder, ServiceExt};
 use tower_failover::circuit_breaker::{
-    BreakerConfig, CircuitBreakerLayer, OpenBackoff, State, Window,
+    BreakerConfig, CircuitBreakerLayer, KeyedCircuitBreakerLayer, OpenBackoff, State, Window,
 };
 use tower_failover::deadline::{AttemptTimeoutLayer, TimeoutBudgetLayer};
 use tower_failover::fallback::{FallbackBuilder, FallbackLayer, Tier};
 use tower_failover::metrics::*;
-use tower_failover::retry::{Backoff, RetryBudget, RetryLayer, RetryPolicy};
+use tower_failover::retry::{Backoff, Jitter, RetryBudget, RetryLayer, RetryPolicy};
 
 /// A metric's sorted `key=value` labels.
 type Labels = Vec<(String, String)>;
@@ -326,6 +326,15 @@ async fn the_static_response_counts_as_a_fallback_and_a_served_tier() {
         ),
         [0.0]
     );
+    // The static response takes no time: it has no duration histograms.
+    assert!(
+        recorded
+            .label_sets(TIER_DURATION)
+            .iter()
+            .all(|set| !set.contains(&("tier".to_owned(), "static".to_owned()))),
+        "{:?}",
+        recorded.label_sets(TIER_DURATION)
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -554,6 +563,8 @@ async fn label_values_are_exactly_the_documented_ones() {
     assert_eq!(
         sets(TIER_DURATION),
         [
+            "outcome=cancelled,tier=backup",
+            "outcome=cancelled,tier=primary",
             "outcome=failure,tier=backup",
             "outcome=failure,tier=primary",
             "outcome=success,tier=backup",
@@ -600,4 +611,325 @@ fn nothing_is_recorded_into_a_recorder_installed_elsewhere() {
         1,
         "cold-path counters use the recorder in place when they are recorded"
     );
+}
+
+/// The layers of one fallback tier in the tests below: an attempt limit of
+/// 10 s, longer than any tier timeout here.
+fn attempt_limited(upstream: Upstream) -> tower_failover::deadline::AttemptTimeout<Upstream> {
+    AttemptTimeoutLayer::new(Duration::from_secs(10)).layer(upstream)
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_attempt_cut_by_a_tier_timeout_counts_the_tier_not_the_deadline() {
+    let recording = Recording::start();
+    let primary = Upstream::new([Step::Hang]);
+    let backup = Upstream::new([ok()]);
+    let layer = FallbackLayer::builder("primary")
+        .primary_timeout(Duration::from_secs(2))
+        .tier(Tier::new("backup", attempt_limited(backup.clone())))
+        .build()
+        .unwrap();
+    let service = ServiceBuilder::new()
+        .layer(TimeoutBudgetLayer::new(Duration::from_secs(30)))
+        .layer(layer)
+        .service(attempt_limited(primary));
+    let response = service.oneshot(request()).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(backup.call_count(), 1);
+
+    let recorded = recording.snapshot();
+    // The attempt limit (10 s) was clipped by the tier's 2 s, not by the
+    // call's 30 s budget: the budget was not spent.
+    assert_eq!(
+        recorded.counter(DEADLINE_EXCEEDED, &[("layer", "fallback_tier")]),
+        1
+    );
+    assert_eq!(
+        recorded.counter(DEADLINE_EXCEEDED, &[("layer", "attempt_timeout")]),
+        0
+    );
+    assert_eq!(recorded.total(DEADLINE_EXCEEDED), 1, "counted once");
+    assert_eq!(recorded.counter(ATTEMPT_TIMEOUTS, &[]), 0);
+    assert_eq!(
+        recorded.histogram(
+            TIER_DURATION,
+            &[("tier", "primary"), ("outcome", "failure")]
+        ),
+        [2.0]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fallback_tier_timeout_counts_the_tier() {
+    let recording = Recording::start();
+    // No attempt limit below: the fallback's own timer ends the tier.
+    let primary = Upstream::new([Step::Hang]);
+    let layer = FallbackLayer::builder("primary")
+        .primary_timeout(Duration::from_secs(2))
+        .tier(Tier::new("backup", Upstream::new([ok()])))
+        .build()
+        .unwrap();
+    let service = ServiceBuilder::new()
+        .layer(TimeoutBudgetLayer::new(Duration::from_secs(30)))
+        .layer(layer)
+        .service(primary);
+    let response = service.oneshot(request()).await.unwrap();
+    assert_eq!(response.status(), 200);
+
+    let recorded = recording.snapshot();
+    assert_eq!(
+        recorded.counter(DEADLINE_EXCEEDED, &[("layer", "fallback_tier")]),
+        1
+    );
+    assert_eq!(recorded.total(DEADLINE_EXCEEDED), 1);
+    assert_eq!(
+        recorded.counter(
+            FALLBACKS,
+            &[("from", "primary"), ("to", "backup"), ("kind", "timeout")]
+        ),
+        1
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_logical_deadline_inside_a_tier_keeps_its_label() {
+    let recording = Recording::start();
+    // The tier's timeout (20 s) is longer than the budget (3 s): the
+    // attempt is cut by the logical deadline.
+    let primary = Upstream::new([Step::Hang]);
+    let layer = FallbackLayer::builder("primary")
+        .primary_timeout(Duration::from_secs(20))
+        .tier(Tier::new("backup", attempt_limited(Upstream::new([ok()]))))
+        .build()
+        .unwrap();
+    let service = ServiceBuilder::new()
+        .layer(TimeoutBudgetLayer::new(Duration::from_secs(3)))
+        .layer(layer)
+        .service(attempt_limited(primary));
+    let error = service.oneshot(request()).await.unwrap_err();
+    assert!(error.is::<tower_failover::deadline::DeadlineExceeded>());
+
+    let recorded = recording.snapshot();
+    assert_eq!(
+        recorded.counter(DEADLINE_EXCEEDED, &[("layer", "attempt_timeout")]),
+        1
+    );
+    // The fallback returned the tier's `DeadlineExceeded`: already counted.
+    assert_eq!(
+        recorded.total(DEADLINE_EXCEEDED),
+        1,
+        "{:?}",
+        recorded.label_sets(DEADLINE_EXCEEDED)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_tier_failing_after_the_deadline_counts_the_fallback_expiry() {
+    let recording = Recording::start();
+    // The primary's failure arrives at the deadline: no time is left to
+    // fall back, and the fallback layer returns `DeadlineExceeded` itself.
+    let primary =
+        Upstream::new(
+            [io_error(std::io::ErrorKind::ConnectionReset).after(Duration::from_secs(3))],
+        );
+    let backup = Upstream::new([ok()]);
+    let layer = FallbackLayer::builder("primary")
+        .tier(Tier::new("backup", backup.clone()))
+        .build()
+        .unwrap();
+    let service = ServiceBuilder::new()
+        .layer(TimeoutBudgetLayer::new(Duration::from_secs(3)))
+        .layer(layer)
+        .service(primary);
+    let error = service.oneshot(request()).await.unwrap_err();
+    assert!(error.is::<tower_failover::deadline::DeadlineExceeded>());
+    assert_eq!(backup.call_count(), 0);
+
+    let recorded = recording.snapshot();
+    assert_eq!(
+        recorded.counter(DEADLINE_EXCEEDED, &[("layer", "fallback")]),
+        1
+    );
+    assert_eq!(recorded.total(DEADLINE_EXCEEDED), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_key_does_not_reset_a_shared_breaker_gauge() {
+    let recording = Recording::start();
+    let config = BreakerConfig::builder()
+        .name("llm")
+        .window(Window::count(10))
+        .minimum_calls(2)
+        .failure_rate_threshold(0.5)
+        .open_backoff(OpenBackoff::constant(Duration::from_secs(30)))
+        .build()
+        .unwrap();
+    let key = |request: &http::Request<String>| request.uri().path().to_owned();
+    let layer = KeyedCircuitBreakerLayer::new(config, key);
+    let handle = layer.handle();
+    let upstream = Upstream::new([status(503), status(503), ok()]);
+    let mut service = layer.layer(upstream);
+    let to = |path: &str| {
+        http::Request::builder()
+            .uri(path)
+            .body(String::new())
+            .unwrap()
+    };
+    for _ in 0..2 {
+        let response = service.ready().await.unwrap().call(to("/a")).await;
+        assert_eq!(response.unwrap().status(), 503);
+    }
+    assert_eq!(handle.get("/a").unwrap().state(), State::Open);
+    // A second key's breaker shares the name (no `name_with`): it must not
+    // report "closed" over the open one. (One snapshot only: reading a
+    // gauge from the debugging recorder resets it.)
+    let response = service.ready().await.unwrap().call(to("/b")).await;
+    assert_eq!(response.unwrap().status(), 200);
+    assert_eq!(handle.get("/b").unwrap().state(), State::Closed);
+    assert_eq!(
+        recording
+            .snapshot()
+            .gauge(BREAKER_STATE, &[("breaker", "llm")]),
+        2.0
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_keyed_breaker_with_its_own_name_reports_closed_when_created() {
+    let recording = Recording::start();
+    let key = |request: &http::Request<String>| request.uri().path().to_owned();
+    let layer = KeyedCircuitBreakerLayer::new(BreakerConfig::default(), key)
+        .name_with(|path: &String| format!("route{path}"));
+    let service = layer.layer(Upstream::new([ok()]));
+    let request = http::Request::builder()
+        .uri("/a")
+        .body(String::new())
+        .unwrap();
+    service.oneshot(request).await.unwrap();
+    assert_eq!(
+        recording
+            .snapshot()
+            .gauge(BREAKER_STATE, &[("breaker", "route/a")]),
+        0.0
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dropped_retry_counts_its_attempt_in_flight_as_cancelled() {
+    let recording = Recording::start();
+    let upstream = Upstream::new([ok(), Step::Hang]);
+    let service = RetryLayer::new(policy(3)).layer(upstream.clone());
+    // A call that finishes is not cancelled when its future drops.
+    service.clone().oneshot(request()).await.unwrap();
+    // The caller gives up on a hanging call.
+    let call = service.clone().oneshot(request());
+    assert!(
+        tokio::time::timeout(Duration::from_secs(5), call)
+            .await
+            .is_err()
+    );
+    assert_eq!(upstream.live_futures(), 0, "the attempt was dropped");
+
+    let recorded = recording.snapshot();
+    assert_eq!(recorded.counter(ATTEMPTS, &[("outcome", "cancelled")]), 1);
+    assert_eq!(recorded.counter(ATTEMPTS, &[("outcome", "success")]), 1);
+    assert_eq!(recorded.total(ATTEMPTS), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_dropped_between_attempts_cancels_nothing() {
+    let recording = Recording::start();
+    // Dropped during the 100 ms backoff: no attempt is in flight.
+    let upstream = Upstream::new([status(503), ok()]);
+    let policy = RetryPolicy::builder()
+        .max_attempts(3)
+        .backoff(Backoff::constant(Duration::from_millis(100)).with_jitter(Jitter::None))
+        .no_budget()
+        .build()
+        .unwrap();
+    let call = RetryLayer::new(policy)
+        .layer(upstream.clone())
+        .oneshot(request());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(50), call)
+            .await
+            .is_err()
+    );
+    assert_eq!(upstream.call_count(), 1);
+
+    let recorded = recording.snapshot();
+    assert_eq!(recorded.counter(ATTEMPTS, &[("outcome", "cancelled")]), 0);
+    assert_eq!(recorded.counter(ATTEMPTS, &[("outcome", "transient")]), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dropped_fallback_records_its_tier_as_cancelled() {
+    let recording = Recording::start();
+    let primary = Upstream::new([status(503), Step::Hang]);
+    let backup = Upstream::new([ok(), Step::Hang]);
+    let layer = FallbackLayer::builder("primary")
+        .tier(Tier::new(
+            "backup",
+            RetryLayer::new(policy(1)).layer(backup.clone()),
+        ))
+        .build()
+        .unwrap();
+    let service = layer.layer(RetryLayer::new(policy(1)).layer(primary.clone()));
+    // Served by the backup: nothing cancelled.
+    let response = service.clone().oneshot(request()).await.unwrap();
+    assert_eq!(response.status(), 200);
+    // An outer timeout (no `AttemptTimeout` below) ends a hanging primary.
+    let call = service.clone().oneshot(request());
+    assert!(
+        tokio::time::timeout(Duration::from_secs(5), call)
+            .await
+            .is_err()
+    );
+    assert_eq!(primary.live_futures(), 0);
+
+    let recorded = recording.snapshot();
+    assert_eq!(
+        recorded.histogram(
+            TIER_DURATION,
+            &[("tier", "primary"), ("outcome", "cancelled")]
+        ),
+        [5.0]
+    );
+    assert!(
+        recorded
+            .histogram(
+                TIER_DURATION,
+                &[("tier", "backup"), ("outcome", "cancelled")]
+            )
+            .is_empty()
+    );
+    // The primary's retry layer lost its attempt in flight too.
+    assert_eq!(recorded.counter(ATTEMPTS, &[("outcome", "cancelled")]), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_budget_below_a_tighter_tier_timeout_counts_the_tier() {
+    let recording = Recording::start();
+    // A per-tier budget of 10 s below a tier timeout of 2 s: the tier's
+    // deadline is the tighter, and it is what ends the call.
+    let budgeted =
+        |upstream: Upstream| TimeoutBudgetLayer::new(Duration::from_secs(10)).layer(upstream);
+    let layer = FallbackLayer::builder("primary")
+        .primary_timeout(Duration::from_secs(2))
+        .tier(Tier::new("backup", budgeted(Upstream::new([ok()]))))
+        .build()
+        .unwrap();
+    let response = layer
+        .layer(budgeted(Upstream::new([Step::Hang])))
+        .oneshot(request())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    let recorded = recording.snapshot();
+    assert_eq!(
+        recorded.counter(DEADLINE_EXCEEDED, &[("layer", "fallback_tier")]),
+        1
+    );
+    assert_eq!(recorded.total(DEADLINE_EXCEEDED), 1);
 }
