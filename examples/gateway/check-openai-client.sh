@@ -7,7 +7,8 @@
 #   bash examples/gateway/check-openai-client.sh
 #
 # Needs python3 (with venv) and PyPI for `pip install openai` the first time;
-# the venv is kept under target/ and reused.
+# the venv is kept under target/ and reused. The client is pinned to one
+# major version (`spec` below): a new major may change what is checked.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -15,11 +16,14 @@ cd "$root"
 target="${CARGO_TARGET_DIR:-$root/target}"
 config="${GATEWAY_CONFIG:-examples/gateway.toml}"
 venv="$target/openai-venv"
+spec="openai>=3,<4"
 
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import openai" 2>/dev/null; then
+# Installed, and of the pinned major version? Else (re)install it.
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import openai, sys; sys.exit(openai.__version__.split(".")[0] != "3")' 2>/dev/null; then
     python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check openai
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "$spec"
 fi
+echo "openai $("$venv/bin/python" -c 'import openai; print(openai.__version__)')"
 
 cargo build --quiet --example gateway --all-features
 gateway="$target/debug/examples/gateway"
@@ -31,11 +35,15 @@ log="$target/gateway-check.log"
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true' EXIT
 
+healthy=0
 for _ in $(seq 1 100); do
-    if "$venv/bin/python" - "$port" <<'PY' 2>/dev/null; then break; fi
+    if "$venv/bin/python" - "$port" <<'PY' 2>/dev/null; then
 import sys, urllib.request
 urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/health", timeout=1).read()
 PY
+        healthy=1
+        break
+    fi
     if ! kill -0 "$pid" 2>/dev/null; then
         echo "the gateway exited:" >&2
         cat "$log" >&2
@@ -43,6 +51,11 @@ PY
     fi
     sleep 0.1
 done
+if [ "$healthy" -ne 1 ]; then
+    echo "the gateway did not answer /health on port $port within 10 s:" >&2
+    cat "$log" >&2
+    exit 1
+fi
 
 status=0
 "$venv/bin/python" examples/gateway/openai_client.py "http://127.0.0.1:$port/v1" || status=$?

@@ -2,7 +2,7 @@
 //! `toml` and `serde_path_to_error` so that every error names the full key
 //! (`providers.openai.retry.max_attempts: …`), then cross-checked (a model
 //! served twice, a fallback to a model nobody serves, a missing environment
-//! variable) with errors that name the key too.
+//! variable, a zero or too long timeout) with errors that name the key too.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -24,6 +24,16 @@ pub(crate) const DEFAULT_BUDGET: Duration = Duration::from_secs(120);
 /// How long a committed stream may stay silent unless the config says
 /// otherwise.
 pub(crate) const DEFAULT_STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Each attempt's timeout unless the provider says otherwise: a hung or
+/// blackholed upstream gives up its attempt after it, leaving the rest of the
+/// budget to a retry or a fallback (the budget clips it).
+pub(crate) const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a TCP (and TLS) connection to a provider may take to open unless
+/// the provider says otherwise.
+pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest request body accepted unless the config says otherwise:
+/// base64 images make chat requests large.
+pub(crate) const DEFAULT_MAX_REQUEST_BODY: usize = 32 << 20;
 
 /// A configuration error: the key it is about and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +96,8 @@ pub(crate) struct Config {
     /// One deadline for each request: retries, backoff and fallbacks fit
     /// inside it.
     pub(crate) budget: Duration,
+    /// The largest request body accepted, in bytes.
+    pub(crate) max_request_body: usize,
     /// The providers, in name order.
     pub(crate) providers: Vec<ProviderConfig>,
     /// Which model falls back to which; every served model is in it.
@@ -126,7 +138,9 @@ pub(crate) struct ProviderConfig {
     /// The models it serves.
     pub(crate) models: Vec<ModelRoute>,
     /// Each attempt's timeout (clipped by the budget).
-    pub(crate) attempt_timeout: Option<Duration>,
+    pub(crate) attempt_timeout: Duration,
+    /// How long opening a connection may take.
+    pub(crate) connect_timeout: Duration,
     /// How long a committed stream may stay silent.
     pub(crate) stream_idle_timeout: Duration,
     /// Its retry policy (the retry budget shared by its models).
@@ -154,6 +168,8 @@ struct RawConfig {
     #[serde(default, deserialize_with = "tower_failover::de::option_duration")]
     budget: Option<Duration>,
     #[serde(default)]
+    max_request_body: Option<usize>,
+    #[serde(default)]
     providers: BTreeMap<String, RawProvider>,
     #[serde(default)]
     fallbacks: BTreeMap<String, Vec<String>>,
@@ -170,6 +186,8 @@ struct RawProvider {
     models: Models,
     #[serde(default, deserialize_with = "tower_failover::de::option_duration")]
     attempt_timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "tower_failover::de::option_duration")]
+    connect_timeout: Option<Duration>,
     #[serde(default, deserialize_with = "tower_failover::de::option_duration")]
     stream_idle_timeout: Option<Duration>,
     #[serde(default)]
@@ -249,104 +267,176 @@ fn check(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
     if budget.is_zero() {
         return Err(ConfigError::new("budget", "must not be zero"));
     }
+    let max_request_body = raw.max_request_body.unwrap_or(DEFAULT_MAX_REQUEST_BODY);
+    if max_request_body == 0 {
+        return Err(ConfigError::new("max_request_body", "must not be zero"));
+    }
     if raw.providers.is_empty() {
         return Err(ConfigError::new("providers", "no provider is configured"));
     }
 
+    // Exposed model → the provider serving it, to find a model served twice.
     let mut served: HashMap<String, String> = HashMap::new();
     let mut providers = Vec::with_capacity(raw.providers.len());
     for (name, provider) in raw.providers {
-        let key = |field: &str| format!("providers.{name}.{field}");
-        let base_url =
-            check_base_url(&provider.base_url).map_err(|m| ConfigError::new(key("base_url"), m))?;
-        let header = match provider.api_key_header.as_deref() {
-            None => http::header::AUTHORIZATION,
-            Some(header) => HeaderName::try_from(header).map_err(|_| {
-                ConfigError::new(
-                    key("api_key_header"),
-                    format!("`{header}` is not a header name"),
-                )
-            })?,
-        };
-        let api_key = match provider.api_key_env.as_deref() {
-            None => None,
-            Some(var) => {
-                let Some(secret) = env(var).filter(|value| !value.is_empty()) else {
-                    return Err(ConfigError::new(
-                        key("api_key_env"),
-                        format!("the environment variable {var} is not set"),
-                    ));
-                };
-                let value = if header == http::header::AUTHORIZATION {
-                    format!("Bearer {secret}")
-                } else {
-                    secret
-                };
-                let mut value = HeaderValue::try_from(value).map_err(|_| {
-                    ConfigError::new(
-                        key("api_key_env"),
-                        format!("the value of {var} cannot be sent in a header"),
-                    )
-                })?;
-                value.set_sensitive(true);
-                Some((header, value))
-            }
-        };
-        if provider.models.0.is_empty() {
-            return Err(ConfigError::new(
-                key("models"),
-                "a provider must serve at least one model",
-            ));
-        }
-        let breaker = provider.breaker.unwrap_or_default();
-        if breaker.contains_key("name") {
-            return Err(ConfigError::new(
-                key("breaker.name"),
-                "the gateway names each breaker `<provider>/<model>`; remove this field",
-            ));
-        }
-        let mut models = Vec::with_capacity(provider.models.0.len());
-        for (exposed, upstream) in provider.models.0 {
-            if exposed.is_empty() || upstream.is_empty() {
-                return Err(ConfigError::new(key("models"), "a model name is empty"));
-            }
-            if let Some(other) = served.insert(exposed.clone(), name.clone()) {
-                return Err(ConfigError::new(
-                    format!("providers.{name}.models.{exposed}"),
-                    format!(
-                        "the model is also served by provider `{other}`; a model needs one provider"
-                    ),
-                ));
-            }
-            let breaker = breaker_config(&breaker, &format!("{name}/{exposed}")).map_err(
-                |(path, message)| ConfigError::new(key(&format!("breaker{path}")), message),
-            )?;
-            models.push(ModelRoute {
-                exposed,
-                upstream,
-                breaker,
-            });
-        }
-        providers.push(ProviderConfig {
-            base_url,
-            api_key,
-            models,
-            attempt_timeout: provider.attempt_timeout,
-            stream_idle_timeout: provider
-                .stream_idle_timeout
-                .unwrap_or(DEFAULT_STREAM_IDLE_TIMEOUT),
-            retry: provider.retry.unwrap_or_default(),
-            name,
-        });
+        providers.push(check_provider(name, provider, budget, env, &mut served)?);
     }
 
     let graph = check_fallbacks(&raw.fallbacks, &providers)?;
     Ok(Config {
         listen,
         budget,
+        max_request_body,
         providers,
         graph,
     })
+}
+
+/// One provider's table: its URL, key, timeouts and models (each added to
+/// `served`, which must not have it yet).
+fn check_provider(
+    name: String,
+    provider: RawProvider,
+    budget: Duration,
+    env: &dyn Fn(&str) -> Option<String>,
+    served: &mut HashMap<String, String>,
+) -> Result<ProviderConfig, ConfigError> {
+    let key = |field: &str| format!("providers.{name}.{field}");
+    let base_url =
+        check_base_url(&provider.base_url).map_err(|m| ConfigError::new(key("base_url"), m))?;
+    let api_key = api_key(&provider, env).map_err(|(field, m)| ConfigError::new(key(field), m))?;
+    let timeout = |field: &str, value: Option<Duration>, default: Duration| match value {
+        Some(value) if value.is_zero() => Err(ConfigError::new(
+            key(field),
+            "must not be zero (leave it out for the default)",
+        )),
+        value => Ok(value.unwrap_or(default)),
+    };
+    let attempt_timeout = timeout(
+        "attempt_timeout",
+        provider.attempt_timeout,
+        DEFAULT_ATTEMPT_TIMEOUT,
+    )?;
+    // Written longer than the budget, it would never fire: the budget ends
+    // the call first, and a hung attempt leaves no time for a retry or a
+    // fallback. (The default is clipped by the budget instead.)
+    if provider.attempt_timeout.is_some_and(|t| t > budget) {
+        return Err(ConfigError::new(
+            key("attempt_timeout"),
+            format!(
+                "is longer than `budget` ({budget:?}): it would never fire; make it shorter so that a retry or a fallback fits"
+            ),
+        ));
+    }
+    let connect_timeout = timeout(
+        "connect_timeout",
+        provider.connect_timeout,
+        DEFAULT_CONNECT_TIMEOUT,
+    )?;
+    let stream_idle_timeout = timeout(
+        "stream_idle_timeout",
+        provider.stream_idle_timeout,
+        DEFAULT_STREAM_IDLE_TIMEOUT,
+    )?;
+    let models = check_models(&name, provider.models, provider.breaker, served)?;
+    Ok(ProviderConfig {
+        base_url,
+        api_key,
+        models,
+        attempt_timeout,
+        connect_timeout,
+        stream_idle_timeout,
+        retry: provider.retry.unwrap_or_default(),
+        name,
+    })
+}
+
+/// A provider's models, each with its breaker (the provider's `breaker`
+/// table, named `<provider>/<model>`), each added to `served`.
+fn check_models(
+    name: &str,
+    models: Models,
+    breaker: Option<toml::Table>,
+    served: &mut HashMap<String, String>,
+) -> Result<Vec<ModelRoute>, ConfigError> {
+    let key = |field: &str| format!("providers.{name}.{field}");
+    if models.0.is_empty() {
+        return Err(ConfigError::new(
+            key("models"),
+            "a provider must serve at least one model",
+        ));
+    }
+    let breaker = breaker.unwrap_or_default();
+    if breaker.contains_key("name") {
+        return Err(ConfigError::new(
+            key("breaker.name"),
+            "the gateway names each breaker `<provider>/<model>`; remove this field",
+        ));
+    }
+    let mut routes = Vec::with_capacity(models.0.len());
+    for (exposed, upstream) in models.0 {
+        if exposed.is_empty() || upstream.is_empty() {
+            return Err(ConfigError::new(key("models"), "a model name is empty"));
+        }
+        if let Some(other) = served.insert(exposed.clone(), name.to_owned()) {
+            return Err(ConfigError::new(
+                key(&format!("models.{exposed}")),
+                format!(
+                    "the model is also served by provider `{other}`; a model needs one provider"
+                ),
+            ));
+        }
+        let breaker = breaker_config(&breaker, &format!("{name}/{exposed}"))
+            .map_err(|(path, message)| ConfigError::new(key(&format!("breaker{path}")), message))?;
+        routes.push(ModelRoute {
+            exposed,
+            upstream,
+            breaker,
+        });
+    }
+    Ok(routes)
+}
+
+/// The provider's key header and value, read from the environment; on
+/// error, the field it is about and what is wrong.
+fn api_key(
+    provider: &RawProvider,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<(HeaderName, HeaderValue)>, (&'static str, String)> {
+    let header = match provider.api_key_header.as_deref() {
+        None => http::header::AUTHORIZATION,
+        Some(header) => HeaderName::try_from(header)
+            .map_err(|_| ("api_key_header", format!("`{header}` is not a header name")))?,
+    };
+    let Some(var) = provider.api_key_env.as_deref() else {
+        if provider.api_key_header.is_some() {
+            return Err((
+                "api_key_header",
+                "is set but `api_key_env` is not: no key would be sent; set both or neither"
+                    .to_owned(),
+            ));
+        }
+        return Ok(None);
+    };
+    let Some(secret) = env(var).filter(|value| !value.is_empty()) else {
+        return Err((
+            "api_key_env",
+            format!("the environment variable {var} is not set"),
+        ));
+    };
+    let value = if header == http::header::AUTHORIZATION {
+        format!("Bearer {secret}")
+    } else {
+        secret
+    };
+    let mut value = HeaderValue::try_from(value).map_err(|_| {
+        (
+            "api_key_env",
+            format!("the value of {var} cannot be sent in a header"),
+        )
+    })?;
+    value.set_sensitive(true);
+    Ok(Some((header, value)))
 }
 
 fn check_base_url(url: &str) -> Result<Uri, String> {

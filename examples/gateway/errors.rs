@@ -5,10 +5,24 @@
 //! {"error": {"message": "…", "type": "…", "param": null, "code": "…"}}
 //! ```
 //!
-//! Only errors the gateway produces go through here (an unknown model, a
+//! The gateway's own errors go through here (an unknown model or URL, a
 //! body too large, every tier failed with an error, an open circuit, a
-//! spent deadline or retry budget, an unreachable upstream). An upstream's
-//! own error *response* is passed through unchanged by the routes.
+//! spent deadline or retry budget, an unreachable upstream), and so do the
+//! upstream error *responses* that are not the caller's business: a
+//! provider that rejects the gateway's key (OpenAI's 401 shows the key's
+//! last characters), a spent quota, an unknown upstream model, a rate limit
+//! (OpenAI's names the organization) or a 5xx are answered with the
+//! gateway's own error, without the upstream's body. Only the caller's own
+//! faults ([`FailureKind::Invalid`], [`FailureKind::ContextTooLong`],
+//! [`FailureKind::ContentFiltered`]) pass through as the upstream sent them
+//! (see [`ApiError::from_upstream`]).
+//!
+//! The official SDKs retry 408, 409, 429 and 5xx twice more on their own,
+//! which multiplies the gateway's retries. An error after which an
+//! immediate retry cannot help (the deadline, every tier failed, the retry
+//! budget, the gateway's key or quota, a model error) carries
+//! `x-should-retry: false`, which the SDKs obey; an open circuit and a rate
+//! limit carry `retry-after` and leave the SDK free to retry.
 
 use std::time::Duration;
 
@@ -18,7 +32,7 @@ use http::{HeaderValue, StatusCode};
 use serde_json::json;
 use tower_failover::BoxError;
 use tower_failover::circuit_breaker::CircuitOpen;
-use tower_failover::classify::{FailureKind, classify_error};
+use tower_failover::classify::{Failure, FailureKind, classify_error};
 use tower_failover::deadline::DeadlineExceeded;
 
 /// How much of a caller's model name an error message repeats.
@@ -35,6 +49,8 @@ pub(crate) struct ApiError {
     param: Option<&'static str>,
     code: &'static str,
     retry_after: Option<Duration>,
+    /// Sends `x-should-retry: false`: retrying at once cannot help.
+    final_answer: bool,
 }
 
 impl ApiError {
@@ -46,16 +62,20 @@ impl ApiError {
             param: None,
             code,
             retry_after: None,
+            final_answer: false,
         }
+    }
+
+    /// The same error with `x-should-retry: false`.
+    fn final_answer(mut self) -> Self {
+        self.final_answer = true;
+        self
     }
 
     /// 404 `model_not_found`, worded like OpenAI's.
     pub(crate) fn model_not_found(model: &str) -> Self {
         // The name is the caller's: echo a bounded part of it.
-        let model = match model.char_indices().nth(MAX_ECHOED_CHARS) {
-            Some((end, _)) => &model[..end],
-            None => model,
-        };
+        let model = bounded(model);
         let mut error = Self::new(
             StatusCode::NOT_FOUND,
             "invalid_request_error",
@@ -63,7 +83,27 @@ impl ApiError {
             format!("The model `{model}` does not exist or you do not have access to it."),
         );
         error.param = Some("model");
-        error
+        error.final_answer()
+    }
+
+    /// 404 `unknown_url`: no route has this path, worded like OpenAI's.
+    pub(crate) fn unknown_url(method: &http::Method, path: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            "unknown_url",
+            format!("Invalid URL ({method} {})", bounded(path)),
+        )
+    }
+
+    /// 405 `method_not_allowed`: the path exists, with another method.
+    pub(crate) fn method_not_allowed(method: &http::Method, path: &str) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request_error",
+            "method_not_allowed",
+            format!("Invalid method for URL ({method} {})", bounded(path)),
+        )
     }
 
     /// 400 for a body the gateway cannot route (not JSON, no `model`).
@@ -94,44 +134,124 @@ impl ApiError {
     pub(crate) fn from_stack(error: &BoxError) -> Self {
         let failure = classify_error(&**error);
         let message = describe(error);
-        let (status, kind, code) = match failure.kind() {
-            FailureKind::CircuitOpen => (
+        let mut api = match failure.kind() {
+            FailureKind::CircuitOpen => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "server_error",
                 "circuit_open",
+                message,
             ),
-            FailureKind::BudgetExhausted if find::<DeadlineExceeded>(error) => {
-                (StatusCode::GATEWAY_TIMEOUT, "timeout", "deadline_exceeded")
-            }
-            FailureKind::BudgetExhausted => (
+            FailureKind::BudgetExhausted if find::<DeadlineExceeded>(error) => Self::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "timeout",
+                "deadline_exceeded",
+                message,
+            )
+            .final_answer(),
+            FailureKind::BudgetExhausted => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "server_error",
                 "retry_budget_exhausted",
-            ),
-            FailureKind::Timeout => (StatusCode::GATEWAY_TIMEOUT, "timeout", "upstream_timeout"),
-            FailureKind::RateLimited | FailureKind::QuotaExhausted => (
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limit_error",
-                "rate_limit_exceeded",
-            ),
-            FailureKind::Overloaded => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "server_error",
-                "upstream_overloaded",
-            ),
-            _ => (
-                StatusCode::BAD_GATEWAY,
-                "server_error",
-                "upstream_unavailable",
-            ),
+                message,
+            )
+            .final_answer(),
+            kind => Self::upstream(kind, message),
         };
-        let mut api = Self::new(status, kind, code, message);
         api.retry_after = failure.retry_after().or_else(|| {
             // An open breaker knows when it will let a probe through.
             let open = find_ref::<CircuitOpen>(error)?;
             open.retry_after()
         });
         api
+    }
+
+    /// The answer to an upstream's error response that the last tier
+    /// returned, or `None` when it is the caller's own fault
+    /// ([`Invalid`](FailureKind::Invalid),
+    /// [`ContextTooLong`](FailureKind::ContextTooLong),
+    /// [`ContentFiltered`](FailureKind::ContentFiltered)) and passes through
+    /// as it is. Nothing of the upstream's body is repeated: it may name the
+    /// gateway's key, organization or upstream model.
+    pub(crate) fn from_upstream(failure: &Failure, status: StatusCode) -> Option<Self> {
+        let message = match failure.kind() {
+            FailureKind::Invalid | FailureKind::ContextTooLong | FailureKind::ContentFiltered => {
+                return None;
+            }
+            FailureKind::Auth => {
+                "The upstream provider rejected this gateway's credentials; the gateway's configuration must be fixed.".to_owned()
+            }
+            FailureKind::QuotaExhausted => {
+                "The upstream provider's quota for this gateway is used up.".to_owned()
+            }
+            FailureKind::ModelNotFound => {
+                "The upstream provider does not know the model this gateway sends your request to.".to_owned()
+            }
+            FailureKind::RateLimited => {
+                "The upstream provider is rate limiting this gateway; retry after `retry-after`.".to_owned()
+            }
+            _ => format!(
+                "The upstream provider answered {} and no fallback could serve the request.",
+                status.as_u16()
+            ),
+        };
+        let mut api = Self::upstream(failure.kind(), message);
+        api.retry_after = failure.retry_after();
+        Some(api)
+    }
+
+    /// The answer to an upstream's failure of `kind`, after the gateway's
+    /// retries and fallbacks.
+    fn upstream(kind: FailureKind, message: String) -> Self {
+        // (status, type, code, whether retrying at once is pointless)
+        let (status, kind, code, final_answer) = match kind {
+            // Worth retrying once the hint has passed.
+            FailureKind::RateLimited => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                "rate_limit_exceeded",
+                false,
+            ),
+            FailureKind::Timeout => (
+                StatusCode::GATEWAY_TIMEOUT,
+                "timeout",
+                "upstream_timeout",
+                true,
+            ),
+            // Not a 429: a spent quota does not come back in a retry's wait.
+            FailureKind::QuotaExhausted => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_error",
+                "upstream_quota_exhausted",
+                true,
+            ),
+            FailureKind::Auth => (
+                StatusCode::BAD_GATEWAY,
+                "server_error",
+                "upstream_auth_failed",
+                true,
+            ),
+            FailureKind::ModelNotFound => (
+                StatusCode::BAD_GATEWAY,
+                "server_error",
+                "upstream_model_not_found",
+                true,
+            ),
+            FailureKind::Overloaded => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_error",
+                "upstream_overloaded",
+                true,
+            ),
+            _ => (
+                StatusCode::BAD_GATEWAY,
+                "server_error",
+                "upstream_unavailable",
+                true,
+            ),
+        };
+        let mut error = Self::new(status, kind, code, message);
+        error.final_answer = final_answer;
+        error
     }
 
     /// The JSON body.
@@ -150,6 +270,11 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.status, Json(self.body())).into_response();
+        if self.final_answer {
+            response
+                .headers_mut()
+                .insert("x-should-retry", HeaderValue::from_static("false"));
+        }
         if let Some(wait) = self.retry_after {
             let headers = response.headers_mut();
             // Whole seconds, rounded up, for every client; milliseconds for
@@ -160,6 +285,14 @@ impl IntoResponse for ApiError {
             headers.insert("retry-after-ms", HeaderValue::from(millis));
         }
         response
+    }
+}
+
+/// At most [`MAX_ECHOED_CHARS`] of a caller's text.
+fn bounded(text: &str) -> &str {
+    match text.char_indices().nth(MAX_ECHOED_CHARS) {
+        Some((end, _)) => &text[..end],
+        None => text,
     }
 }
 

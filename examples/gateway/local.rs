@@ -15,14 +15,14 @@ pub(crate) async fn start(config: &mut Config) -> std::io::Result<Vec<FakeProvid
     let mut fakes = Vec::with_capacity(config.providers.len());
     for provider in &mut config.providers {
         let upstream: Vec<String> = provider.models.iter().map(|r| r.upstream.clone()).collect();
-        let primary = provider.models.iter().any(|route| {
+        let flaky = provider.models.iter().any(|route| {
             config
                 .graph
                 .chain(&route.exposed)
                 .is_some_and(|chain| chain.len() > 0)
         });
         let mut fake = ProviderConfig::healthy(&provider.name).models(upstream);
-        if primary {
+        if flaky {
             let down = When::Every {
                 start: Duration::ZERO,
                 period: Duration::from_secs(20),
@@ -41,7 +41,7 @@ pub(crate) async fn start(config: &mut Config) -> std::io::Result<Vec<FakeProvid
         println!(
             "gateway: --local: provider {} is {} at {}",
             provider.name,
-            if primary {
+            if flaky {
                 "flaky (down 10 s in every 20 s)"
             } else {
                 "healthy"

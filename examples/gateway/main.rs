@@ -10,7 +10,8 @@
 //!
 //! `--local` starts fake providers on 127.0.0.1 in place of the configured
 //! ones (no network, no API keys). Routes: `POST /v1/chat/completions`,
-//! `GET /v1/models`, `GET /health`, `GET /metrics`. The modules are the
+//! `GET /v1/models`, `GET /v1/models/{id}`, `GET /health`, `GET /metrics`.
+//! The modules are the
 //! gateway (tests/gateway includes them); this file only reads the command
 //! line and serves. `examples/gateway.toml` documents the configuration;
 //! `examples/gateway/check-openai-client.sh` runs the official OpenAI
@@ -89,7 +90,11 @@ async fn run(args: Args) -> Result<(), String> {
     // it when they are built.
     let metrics = routes::prometheus();
     let gateway = Gateway::new(&config).map_err(|e| format!("{}: {e}", args.config))?;
-    let state = AppState { gateway, metrics };
+    let state = AppState {
+        gateway,
+        metrics,
+        max_request_body: config.max_request_body,
+    };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
@@ -99,7 +104,7 @@ async fn run(args: Args) -> Result<(), String> {
         println!("gateway: model {model} → {provider}, then {chain:?}");
     }
     println!("gateway: listening on http://{addr}/v1 (health: http://{addr}/health)");
-    axum::serve(listener, routes::router(state))
+    axum::serve(routes::nodelay(listener), routes::router(state))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

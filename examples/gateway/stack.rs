@@ -10,11 +10,12 @@
 //!       per tier (the provider serving that model):
 //!       RetryLayer                config `providers.<p>.retry` (budget shared by the provider's models)
 //!         CircuitBreakerLayer     config `providers.<p>.breaker`, named `<p>/<model>`
-//!           AttemptTimeoutLayer   config `providers.<p>.attempt_timeout`
+//!           AttemptTimeoutLayer   config `providers.<p>.attempt_timeout` (default 60 s)
 //!             SseGuardLayer       a stream that fails before its first event falls back
 //!               ErrorBodyLayer    the provider's error JSON refines the classification
 //!                 AttemptCountLayer
-//!                   client        base URL + path, the provider's API key
+//!                   client        base URL + path, the provider's API key;
+//!                                 connect timeout `providers.<p>.connect_timeout` (default 10 s)
 //! ```
 //!
 //! This is the order of the `llm` module's `# Order` section: the two
@@ -22,6 +23,7 @@
 //! event or an error body counts against the attempt.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -55,7 +57,8 @@ pub(crate) type Connector = HttpsConnector<HttpConnector>;
 #[derive(Clone)]
 pub(crate) struct Gateway {
     models: Arc<HashMap<String, ModelService>>,
-    /// (exposed model, provider), in config order.
+    /// (exposed model, provider): providers in name order, each one's
+    /// models in the order written.
     listed: Arc<[(String, String)]>,
     breakers: Arc<[Breaker]>,
 }
@@ -80,18 +83,29 @@ impl std::fmt::Debug for Gateway {
     }
 }
 
+/// One served model's tier stack, and the name its provider knows it by.
+struct TierStack<'a> {
+    service: ModelService,
+    upstream: &'a str,
+}
+
 impl Gateway {
     /// Builds every stack from `config`.
     pub(crate) fn new(config: &Config) -> Result<Self, InvalidConfig> {
-        let mut tiers: HashMap<&str, (ModelService, &str)> = HashMap::new();
+        let mut tiers: HashMap<&str, TierStack<'_>> = HashMap::new();
         let mut breakers = Vec::new();
         let mut listed = Vec::new();
         for provider in &config.providers {
+            // A blackholed host fails its connection after the connect
+            // timeout, not after the whole attempt.
+            let mut http = HttpConnector::new();
+            http.enforce_http(false);
+            http.set_connect_timeout(Some(provider.connect_timeout));
             let connector = HttpsConnectorBuilder::new()
                 .with_webpki_roots()
                 .https_or_http()
                 .enable_http1()
-                .build();
+                .wrap_connector(http);
             let client = Client::builder(TokioExecutor::new()).build(connector);
             let sse = SseGuardLayer::builder()
                 .idle_timeout(provider.stream_idle_timeout)
@@ -108,29 +122,31 @@ impl Gateway {
                     .map_response(|response: Response<_>| response.map(Body::new))
                     .retry_policy(provider.retry.clone())
                     .layer(breaker)
-                    .option_layer(provider.attempt_timeout.map(AttemptTimeoutLayer::new))
+                    .layer(AttemptTimeoutLayer::new(provider.attempt_timeout))
                     .layer(sse)
                     .error_body()
                     .layer(AttemptCountLayer::new())
                     .service(upstream(client.clone(), provider));
-                tiers.insert(
-                    &route.exposed,
-                    (BoxCloneSyncService::new(stack), &route.upstream),
-                );
+                let tier = TierStack {
+                    service: BoxCloneSyncService::new(stack),
+                    upstream: &route.upstream,
+                };
+                tiers.insert(&route.exposed, tier);
                 listed.push((route.exposed.clone(), provider.name.clone()));
             }
         }
 
         let mut models = HashMap::new();
-        for (model, (primary, upstream)) in &tiers {
+        for (model, tier) in &tiers {
             let fallback = FallbackBuilder::from_graph(&config.graph, model, |name| {
-                let (service, upstream) = &tiers[name];
-                Tier::new(name.to_owned(), service.clone()).rewrite(rewrite_model(*upstream))
+                let backup = &tiers[name];
+                Tier::new(name.to_owned(), backup.service.clone())
+                    .rewrite(rewrite_model(backup.upstream))
             })?
             .build()?;
             // The primary gets its upstream name too, when it differs.
-            let rename = (upstream != model).then(|| rewrite_model::<Bytes>(*upstream));
-            let primary = primary.clone().map_request(move |mut request| {
+            let rename = (tier.upstream != *model).then(|| rewrite_model::<Bytes>(tier.upstream));
+            let primary = tier.service.clone().map_request(move |mut request| {
                 if let Some(rename) = &rename {
                     rename(&mut request);
                 }
@@ -155,7 +171,9 @@ impl Gateway {
         self.models.get(model).cloned()
     }
 
-    /// (exposed model, provider), in config order.
+    /// (exposed model, provider): providers in name order (the config's
+    /// `[providers.*]` tables sorted), each one's models in the order
+    /// written.
     pub(crate) fn models(&self) -> &[(String, String)] {
         &self.listed
     }
@@ -180,7 +198,7 @@ fn upstream(
 ) -> impl tower::Service<
     Request<Bytes>,
     Response = Response<hyper::body::Incoming>,
-    Error = hyper_util::client::legacy::Error,
+    Error = BoxError,
     Future: Send,
 > + Clone
 + Send
@@ -188,25 +206,43 @@ fn upstream(
 + 'static {
     let base = provider.base_url.clone();
     let key: Option<(HeaderName, HeaderValue)> = provider.api_key.clone();
-    ServiceBuilder::new()
-        .map_request(move |request: Request<Bytes>| {
-            let (mut parts, body) = request.into_parts();
-            parts.uri = join(&base, &parts.uri);
+    tower::service_fn(move |request: Request<Bytes>| {
+        let (mut parts, body) = request.into_parts();
+        let sent = join(&base, &parts.uri).map(|uri| {
+            parts.uri = uri;
             // The caller's credentials never go upstream; the provider's do.
             parts.headers.remove(http::header::AUTHORIZATION);
             if let Some((name, value)) = &key {
                 parts.headers.insert(name.clone(), value.clone());
             }
-            Request::from_parts(parts, Full::new(body))
-        })
-        .service(client)
+            client.request(Request::from_parts(parts, Full::new(body)))
+        });
+        async move { Ok(sent?.await?) }
+    })
 }
 
-/// `base` (`https://host/v1`) with `path`'s path and query appended.
-fn join(base: &Uri, path: &Uri) -> Uri {
+/// `base` (`https://host/v1`) with `path`'s path and query appended, or an
+/// error if the two do not make a URL (never a request to `base` alone).
+pub(crate) fn join(base: &Uri, path: &Uri) -> Result<Uri, InvalidUpstreamUrl> {
     let prefix = base.path().trim_end_matches('/');
     let rest = path.path_and_query().map_or("/", |p| p.as_str());
     let mut parts = base.clone().into_parts();
-    parts.path_and_query = format!("{prefix}{rest}").parse().ok();
-    Uri::from_parts(parts).unwrap_or_else(|_| base.clone())
+    let joined = format!("{prefix}{rest}")
+        .parse()
+        .map_err(|_| InvalidUpstreamUrl(()))?;
+    parts.path_and_query = Some(joined);
+    Uri::from_parts(parts).map_err(|_| InvalidUpstreamUrl(()))
 }
+
+/// The URL of an upstream request could not be built: its base URL and
+/// path together are not a URL (too long, in practice).
+#[derive(Debug)]
+pub(crate) struct InvalidUpstreamUrl(());
+
+impl fmt::Display for InvalidUpstreamUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the provider's base URL and the request path do not make a URL")
+    }
+}
+
+impl std::error::Error for InvalidUpstreamUrl {}

@@ -56,7 +56,20 @@ fn a_minimal_config_takes_the_defaults() {
     assert_eq!(config.budget, crate::config::DEFAULT_BUDGET);
     let openai = &config.providers[0];
     assert_eq!(openai.retry.max_attempts(), 3);
-    assert_eq!(openai.attempt_timeout, None);
+    assert_eq!(
+        openai.attempt_timeout,
+        crate::config::DEFAULT_ATTEMPT_TIMEOUT
+    );
+    assert_eq!(openai.attempt_timeout, std::time::Duration::from_secs(60));
+    assert_eq!(
+        openai.connect_timeout,
+        crate::config::DEFAULT_CONNECT_TIMEOUT
+    );
+    assert_eq!(
+        openai.stream_idle_timeout,
+        crate::config::DEFAULT_STREAM_IDLE_TIMEOUT
+    );
+    assert_eq!(config.max_request_body, 32 << 20);
     assert_eq!(openai.models[1].breaker.name(), "openai/gpt-4o-mini");
     assert_eq!(config.graph.chain("gpt-4o").unwrap().len(), 0);
 }
@@ -188,4 +201,56 @@ fn bad_values_are_named() {
 fn a_syntax_error_has_its_line() {
     let error = config_error(&format!("{BASE}models = [\n"));
     assert!(error.line().is_some(), "{error}");
+}
+
+#[test]
+fn a_zero_timeout_is_named() {
+    for field in ["attempt_timeout", "connect_timeout", "stream_idle_timeout"] {
+        let error = config_error(&provider_with(&format!("{field} = \"0s\"")));
+        assert_eq!(error.key(), format!("providers.openai.{field}"));
+        assert!(error.message().contains("zero"), "{error}");
+    }
+    let error = config_error(&format!("max_request_body = 0\n{BASE}"));
+    assert_eq!(error.key(), "max_request_body");
+}
+
+#[test]
+fn an_attempt_timeout_longer_than_the_budget_is_named() {
+    let error = config_error(&format!(
+        "budget = \"30s\"\n{BASE}attempt_timeout = \"45s\"\n"
+    ));
+    assert_eq!(error.key(), "providers.openai.attempt_timeout");
+    assert!(error.message().contains("budget"), "{error}");
+
+    // Left out, the default (60 s) is clipped by a shorter budget instead.
+    let config = Config::from_toml(&format!("budget = \"30s\"\n{BASE}"), &with_keys).unwrap();
+    assert_eq!(
+        config.providers[0].attempt_timeout,
+        crate::config::DEFAULT_ATTEMPT_TIMEOUT
+    );
+    let config = Config::from_toml(
+        &format!("budget = \"30s\"\n{BASE}attempt_timeout = \"30s\"\nconnect_timeout = \"2s\"\n"),
+        &with_keys,
+    )
+    .unwrap();
+    assert_eq!(
+        config.providers[0].attempt_timeout,
+        std::time::Duration::from_secs(30)
+    );
+    assert_eq!(
+        config.providers[0].connect_timeout,
+        std::time::Duration::from_secs(2)
+    );
+}
+
+#[test]
+fn an_api_key_header_without_a_key_is_named() {
+    let toml = BASE.replace(
+        "api_key_env = \"OPENAI_API_KEY\"\n",
+        "api_key_header = \"api-key\"\n",
+    );
+    assert!(toml.contains("api_key_header") && !toml.contains("api_key_env"));
+    let error = config_error(&toml);
+    assert_eq!(error.key(), "providers.openai.api_key_header");
+    assert!(error.message().contains("api_key_env"), "{error}");
 }

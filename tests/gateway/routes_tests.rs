@@ -203,19 +203,59 @@ async fn models_lists_the_configured_models() {
 
 #[tokio::test]
 async fn metrics_expose_the_gateways_and_the_layers_counters() {
-    let (_primary, _backup, gateway) = providers(ProviderConfig::down("primary")).await;
-    let response = gateway.chat(&chat_body("gpt-4o", false)).await;
+    // The recorder is the process's, shared with the other tests: these
+    // model names are this test's alone, so the counts are exact.
+    let down = FakeProvider::start(ProviderConfig::down("down"))
+        .await
+        .unwrap();
+    let backup = FakeProvider::start(ProviderConfig::healthy("backup"))
+        .await
+        .unwrap();
+    let toml = format!(
+        r#"
+[providers.down]
+base_url = "{}"
+models = ["metrics-probe", "metrics-failing"]
+retry = {{ max_attempts = 1 }}
+
+[providers.backup]
+base_url = "{}"
+models = ["metrics-backup"]
+
+[fallbacks]
+"metrics-probe" = ["metrics-backup"]
+"#,
+        down.base_url(),
+        backup.base_url()
+    );
+    let gateway = TestGateway::start(&toml).await;
+    let response = gateway.chat(&chat_body("metrics-probe", false)).await;
     assert_eq!(response.status(), 200);
+    // A failed request is counted under its model, not `-`.
+    let response = gateway.chat(&chat_body("metrics-failing", false)).await;
+    assert_eq!(response.status(), 502);
 
     let response = reqwest::get(gateway.url("/metrics")).await.unwrap();
     assert_eq!(response.status(), 200);
     let text = response.text().await.unwrap();
-    assert!(text.contains("gateway_requests_total{"), "{text}");
-    assert!(text.contains(r#"model="gpt-4o",status="200""#), "{text}");
-    // The crate's own, recorded by the layers (the `metrics` feature).
-    assert!(text.contains("tower_failover_attempts_total"), "{text}");
+    let has_line = |line: &str| text.lines().any(|l| l == line);
     assert!(
-        text.contains(r#"tower_failover_fallbacks_total{from="gpt-4o",to="claude-sonnet""#),
+        has_line(
+            r#"gateway_requests_total{route="chat_completions",model="metrics-probe",status="200"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(
+        has_line(
+            r#"gateway_requests_total{route="chat_completions",model="metrics-failing",status="502"} 1"#
+        ),
+        "{text}"
+    );
+    // The crate's own, recorded by the layers (the `metrics` feature).
+    assert!(
+        text.lines().any(|l| l.starts_with(
+            r#"tower_failover_fallbacks_total{from="metrics-probe",to="metrics-backup""#
+        ) && l.ends_with(" 1")),
         "{text}"
     );
 }
@@ -296,6 +336,206 @@ async fn an_upstream_error_response_passes_through_unchanged() {
     assert_eq!(backup.stats().chat, 0);
 }
 
+/// A gateway in front of one provider at `url` serving `gpt-4o` as
+/// `gpt-4o-internal`, sending every request once.
+async fn single_attempt_gateway(url: &str) -> TestGateway {
+    let toml = format!(
+        r#"
+[providers.primary]
+base_url = "{url}"
+api_key_env = "PRIMARY_KEY"
+models = {{ "gpt-4o" = "gpt-4o-internal" }}
+retry = {{ max_attempts = 1 }}
+"#
+    );
+    TestGateway::start(&toml).await
+}
+
+/// Headers an OpenAI response carries that are the gateway's account's
+/// business, or the upstream connection's.
+const PRIVATE_HEADERS: [(&str, &str); 6] = [
+    ("set-cookie", "__cf_bm=secret; path=/; HttpOnly"),
+    ("openai-organization", "org-gateway-owner"),
+    ("openai-project", "proj_gateway"),
+    ("x-ratelimit-remaining-requests", "499"),
+    ("x-ratelimit-remaining-tokens", "29000"),
+    ("keep-alive", "timeout=5"),
+];
+
+fn assert_no_private_headers(headers: &reqwest::header::HeaderMap) {
+    for (name, _) in PRIVATE_HEADERS {
+        assert!(headers.get(name).is_none(), "{name} reached the caller");
+    }
+}
+
+#[tokio::test]
+async fn only_harmless_upstream_headers_reach_the_caller() {
+    let mut headers = PRIVATE_HEADERS.to_vec();
+    headers.extend([
+        ("x-request-id", "req_123"),
+        ("openai-processing-ms", "42"),
+        ("cache-control", "no-cache"),
+        // Named in `Connection`: hop-by-hop, even though it is harmless.
+        ("connection", "openai-processing-ms"),
+    ]);
+    let upstream = Recorder::json_with_headers(200, completion("primary"), &headers).await;
+    let gateway = single_attempt_gateway(&upstream.base_url()).await;
+
+    let response = gateway.chat(&chat_body("gpt-4o", false)).await;
+    assert_eq!(response.status(), 200);
+    let headers = response.headers();
+    assert_no_private_headers(headers);
+    assert!(headers.get("openai-processing-ms").is_none(), "{headers:?}");
+    assert_eq!(headers["x-request-id"], "req_123");
+    assert_eq!(headers["cache-control"], "no-cache");
+    assert_eq!(headers["content-type"], "application/json");
+    assert_eq!(headers["x-served-by"], "primary/gpt-4o");
+    assert_eq!(json_of(response).await["model"], "primary");
+}
+
+#[tokio::test]
+async fn upstream_errors_that_are_not_the_callers_fault_become_the_gateways_own() {
+    let openai_error = |message: &str, kind: &str, code: &str| json!({"error": {"message": message, "type": kind, "param": null, "code": code}});
+    let cases = [
+        // (upstream status, its body, its extra headers,
+        //  the caller's status, code, retry-after, x-should-retry)
+        (
+            401,
+            openai_error(
+                "Incorrect API key provided: sk-upstr*****ream. You can find your API key at https://platform.openai.com/account/api-keys.",
+                "invalid_request_error",
+                "invalid_api_key",
+            ),
+            &[][..],
+            502,
+            "upstream_auth_failed",
+            None,
+            Some("false"),
+        ),
+        (
+            403,
+            openai_error(
+                "Project `proj_gateway` is not allowed to use this API.",
+                "invalid_request_error",
+                "forbidden",
+            ),
+            &[],
+            502,
+            "upstream_auth_failed",
+            None,
+            Some("false"),
+        ),
+        (
+            402,
+            openai_error(
+                "Payment required for org-gateway-owner.",
+                "billing",
+                "billing",
+            ),
+            &[],
+            503,
+            "upstream_quota_exhausted",
+            None,
+            Some("false"),
+        ),
+        (
+            429,
+            openai_error(
+                "You exceeded your current quota, please check your plan and billing details.",
+                "insufficient_quota",
+                "insufficient_quota",
+            ),
+            &[],
+            503,
+            "upstream_quota_exhausted",
+            None,
+            Some("false"),
+        ),
+        (
+            404,
+            openai_error(
+                "The model `gpt-4o-internal` does not exist or you do not have access to it.",
+                "invalid_request_error",
+                "model_not_found",
+            ),
+            &[],
+            502,
+            "upstream_model_not_found",
+            None,
+            Some("false"),
+        ),
+        (
+            500,
+            openai_error(
+                "The server had an error processing your request (org-gateway-owner).",
+                "server_error",
+                "",
+            ),
+            &[],
+            502,
+            "upstream_unavailable",
+            None,
+            Some("false"),
+        ),
+        (
+            429,
+            openai_error(
+                "Rate limit reached for gpt-4o-internal in organization org-gateway-owner on requests per min (RPM): Limit 500, Used 500, Requested 1.",
+                "requests",
+                "rate_limit_exceeded",
+            ),
+            &[("retry-after", "2")][..],
+            429,
+            "rate_limit_exceeded",
+            Some("2"),
+            None,
+        ),
+    ];
+    for (upstream_status, body, extra, status, code, retry_after, should_retry) in cases {
+        let mut headers = PRIVATE_HEADERS.to_vec();
+        headers.extend_from_slice(extra);
+        let upstream = Recorder::json_with_headers(upstream_status, body, &headers).await;
+        let gateway = single_attempt_gateway(&upstream.base_url()).await;
+
+        let response = gateway.chat(&chat_body("gpt-4o", false)).await;
+        let case = format!("upstream {upstream_status} {code}");
+        assert_eq!(response.status(), status, "{case}");
+        assert_no_private_headers(response.headers());
+        let header = |name: &str| {
+            let value = response.headers().get(name)?;
+            Some(value.to_str().unwrap().to_owned())
+        };
+        assert_eq!(header("retry-after").as_deref(), retry_after, "{case}");
+        assert_eq!(header("x-should-retry").as_deref(), should_retry, "{case}");
+        let text = response.text().await.unwrap();
+        let body: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(body["error"]["code"], code, "{case}: {text}");
+        assert!(body["error"]["type"].is_string(), "{case}: {text}");
+        // Nothing of the upstream's body: not the key, the organization,
+        // the project or the upstream's name of the model.
+        for secret in ["sk-", "org-", "proj_", "gpt-4o-internal"] {
+            assert!(!text.contains(secret), "{case}: {secret} leaked: {text}");
+        }
+        assert_eq!(upstream.seen().len(), 1, "{case}");
+    }
+}
+
+#[tokio::test]
+async fn the_callers_own_faults_pass_through() {
+    let too_long = json!({"error": {"message": "This model's maximum context length is 128000 tokens.", "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"}});
+    let filtered = json!({"error": {"message": "The response was filtered due to the prompt triggering content management policy.", "type": null, "param": "prompt", "code": "content_filter", "status": 400}});
+    for answer in [too_long, filtered] {
+        let upstream = Recorder::json_with_headers(400, answer.clone(), &PRIVATE_HEADERS).await;
+        let gateway = single_attempt_gateway(&upstream.base_url()).await;
+
+        let response = gateway.chat(&chat_body("gpt-4o", false)).await;
+        assert_eq!(response.status(), 400);
+        assert_no_private_headers(response.headers());
+        assert!(response.headers().get("x-should-retry").is_none());
+        assert_eq!(json_of(response).await, answer);
+    }
+}
+
 #[tokio::test]
 async fn gateway_errors_are_in_openais_shape_with_retry_after() {
     let primary = FakeProvider::start(ProviderConfig::down("primary"))
@@ -316,6 +556,8 @@ breaker = {{ consecutive_failures = 2 }}
     // Unreachable: the connection is closed without an answer.
     let response = gateway.chat(&chat_body("gpt-4o", false)).await;
     assert_eq!(response.status(), 502);
+    // The gateway has retried already: the SDK must not multiply it.
+    assert_eq!(response.headers()["x-should-retry"], "false");
     let body = json_of(response).await;
     assert_eq!(body["error"]["code"], "upstream_unavailable");
     assert_eq!(body["error"]["type"], "server_error");
@@ -336,6 +578,8 @@ breaker = {{ consecutive_failures = 2 }}
         .unwrap();
     assert!(retry_after >= 1);
     assert!(response.headers().contains_key("retry-after-ms"));
+    // Worth retrying after the wait: the SDK stays free to.
+    assert!(response.headers().get("x-should-retry").is_none());
     let body = json_of(response).await;
     assert_eq!(body["error"]["code"], "circuit_open");
     assert!(
@@ -360,6 +604,7 @@ async fn a_spent_budget_is_a_504_deadline_exceeded() {
 
     let response = gateway.chat(&chat_body("gpt-4o", false)).await;
     assert_eq!(response.status(), 504);
+    assert_eq!(response.headers()["x-should-retry"], "false");
     let body = json_of(response).await;
     assert_eq!(body["error"]["code"], "deadline_exceeded");
     assert_eq!(body["error"]["type"], "timeout");
@@ -390,18 +635,103 @@ async fn unknown_model_is_a_404_model_not_found() {
 }
 
 #[tokio::test]
-async fn a_body_over_the_limit_is_a_413_in_openais_shape() {
-    let (primary, _backup, gateway) = providers(ProviderConfig::healthy("primary")).await;
+async fn a_body_over_the_configured_limit_is_a_413_in_openais_shape() {
+    let primary = FakeProvider::start(ProviderConfig::healthy("primary").models(["gpt-4o"]))
+        .await
+        .unwrap();
+    // A small limit, so that the whole body is written before the gateway
+    // answers (a large one can meet a reset while it is still being sent).
+    let toml = format!(
+        "max_request_body = 1024\n[providers.primary]\nbase_url = \"{}\"\nmodels = [\"gpt-4o\"]\n",
+        primary.base_url()
+    );
+    let gateway = TestGateway::start(&toml).await;
+    let body = |size: usize| {
+        let mut body = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": ""}]});
+        let padding = size - body.to_string().len();
+        body["messages"][0]["content"] = Value::from("x".repeat(padding));
+        assert_eq!(body.to_string().len(), size);
+        body
+    };
 
-    let prompt = "x".repeat(crate::routes::MAX_BODY);
-    let response = gateway
-        .chat(&json!({"model": "gpt-4o", "messages": [{"role": "user", "content": prompt}]}))
-        .await;
+    let response = gateway.chat(&body(1024)).await;
+    assert_eq!(response.status(), 200, "a body at the limit is served");
+
+    let response = gateway.chat(&body(1025)).await;
     assert_eq!(response.status(), 413);
     let body = json_of(response).await;
     assert_eq!(body["error"]["code"], "request_too_large");
     assert_eq!(body["error"]["type"], "invalid_request_error");
-    assert_eq!(primary.stats().received, 0);
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("1024"),
+        "{body}"
+    );
+    assert_eq!(primary.stats().received, 1);
+}
+
+#[tokio::test]
+async fn every_route_answers_in_openais_shape() {
+    let (_primary, _backup, gateway) = providers(ProviderConfig::healthy("primary")).await;
+    let client = reqwest::Client::new();
+
+    let response = client
+        .post(gateway.url("/v1/embeddings"))
+        .body(r#"{"model": "text-embedding-3-small", "input": "hi"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    let body = json_of(response).await;
+    assert_eq!(body["error"]["code"], "unknown_url");
+    assert_eq!(body["error"]["type"], "invalid_request_error");
+    assert_eq!(
+        body["error"]["message"],
+        "Invalid URL (POST /v1/embeddings)"
+    );
+
+    let response = client
+        .get(gateway.url("/v1/chat/completions"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+    assert_eq!(response.headers()["allow"], "POST");
+    let body = json_of(response).await;
+    assert_eq!(body["error"]["code"], "method_not_allowed");
+
+    // models.retrieve
+    let model = gateway.get_json("/v1/models/claude-sonnet").await;
+    assert_eq!(
+        model,
+        json!({"id": "claude-sonnet", "object": "model", "created": 0, "owned_by": "backup"})
+    );
+    let response = reqwest::get(gateway.url("/v1/models/meta-llama/Llama-3"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    let body = json_of(response).await;
+    assert_eq!(body["error"]["code"], "model_not_found");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`meta-llama/Llama-3`"),
+        "{body}"
+    );
+}
+
+#[test]
+fn an_upstream_url_that_does_not_parse_is_an_error() {
+    let base: http::Uri = "https://api.example/v1".parse().unwrap();
+    let path: http::Uri = "/chat/completions?x=1".parse().unwrap();
+    let joined = crate::stack::join(&base, &path).unwrap();
+    assert_eq!(joined, "https://api.example/v1/chat/completions?x=1");
+
+    // Each part is a URI; together they are too long for one.
+    let long = format!("/{}", "a".repeat(40_000));
+    let base: http::Uri = format!("https://api.example{long}").parse().unwrap();
+    let path: http::Uri = long.parse().unwrap();
+    assert!(crate::stack::join(&base, &path).is_err());
 }
 
 #[tokio::test]

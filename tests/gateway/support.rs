@@ -38,12 +38,16 @@ impl TestGateway {
     pub(crate) async fn from_config(config: &Config) -> TestGateway {
         let metrics = routes::prometheus();
         let gateway = Gateway::new(config).unwrap();
-        let state = AppState { gateway, metrics };
+        let state = AppState {
+            gateway,
+            metrics,
+            max_request_body: config.max_request_body,
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = routes::router(state);
         let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
+            axum::serve(routes::nodelay(listener), app).await.unwrap();
         });
         TestGateway { addr, server }
     }
@@ -84,8 +88,9 @@ pub(crate) async fn json_of(response: reqwest::Response) -> Value {
     serde_json::from_slice(&response.bytes().await.unwrap()).unwrap()
 }
 
-/// An upstream answering every chat request with `status`, `content_type`
-/// and `body`, recording each request's headers and JSON body.
+/// An upstream answering every chat request with `status`, `content_type`,
+/// extra headers and `body`, recording each request's headers and JSON
+/// body.
 pub(crate) struct Recorder {
     pub(crate) addr: SocketAddr,
     pub(crate) seen: Arc<Mutex<Vec<(HeaderMap, Value)>>>,
@@ -104,7 +109,26 @@ impl Recorder {
         Self::start(status, "application/json", answer.to_string()).await
     }
 
+    /// Answers with `status` and `answer` as JSON, and `headers`.
+    pub(crate) async fn json_with_headers(
+        status: u16,
+        answer: Value,
+        headers: &[(&'static str, &'static str)],
+    ) -> Recorder {
+        Self::with_headers(status, "application/json", answer.to_string(), headers).await
+    }
+
     pub(crate) async fn start(status: u16, content_type: &'static str, answer: String) -> Recorder {
+        Self::with_headers(status, content_type, answer, &[]).await
+    }
+
+    pub(crate) async fn with_headers(
+        status: u16,
+        content_type: &'static str,
+        answer: String,
+        headers: &[(&'static str, &'static str)],
+    ) -> Recorder {
+        let extra: Vec<(&'static str, &'static str)> = headers.to_vec();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = seen.clone();
         let app = Router::new().route(
@@ -112,11 +136,22 @@ impl Recorder {
             post(move |headers: HeaderMap, body: axum::body::Bytes| {
                 let log = log.clone();
                 let answer = answer.clone();
+                let extra = extra.clone();
                 async move {
                     let request = serde_json::from_slice(&body).unwrap_or(Value::Null);
                     log.lock().unwrap().push((headers, request));
-                    let status = StatusCode::from_u16(status).unwrap();
-                    (status, [(http::header::CONTENT_TYPE, content_type)], answer)
+                    let mut response =
+                        axum::response::Response::new(axum::body::Body::from(answer));
+                    *response.status_mut() = StatusCode::from_u16(status).unwrap();
+                    let headers = response.headers_mut();
+                    headers.insert(
+                        http::header::CONTENT_TYPE,
+                        http::HeaderValue::from_static(content_type),
+                    );
+                    for (name, value) in extra {
+                        headers.append(name, http::HeaderValue::from_static(value));
+                    }
+                    response
                 }
             }),
         );
