@@ -38,10 +38,40 @@ type Script = Arc<Mutex<VecDeque<Option<(Code, Option<&'static str>)>>>>;
 
 /// Answers the scripted faults, passes `None` entries (and everything after
 /// the script) to the real server.
-#[derive(Clone)]
+///
+/// Tower's readiness contract: once the inner service says it is ready, it
+/// has reserved capacity for one call, and that call should come. So the
+/// next script step is taken in `poll_ready` (admission), kept until `call`
+/// (consumption): a scripted fault is answered without driving the inner
+/// service ready at all, and only a call that goes to the server waits for
+/// the server's readiness. As with a permit, a clone starts with no step.
 struct Fault<S> {
     inner: S,
     script: Script,
+    /// What the next `call` does, decided by `poll_ready`.
+    next: Option<Step>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Step {
+    Fail(Code, Option<&'static str>),
+    Serve,
+}
+
+impl<S> Fault<S> {
+    fn new(inner: S, script: Script) -> Self {
+        Fault {
+            inner,
+            script,
+            next: None,
+        }
+    }
+}
+
+impl<S: Clone> Clone for Fault<S> {
+    fn clone(&self) -> Self {
+        Fault::new(self.inner.clone(), self.script.clone())
+    }
 }
 
 impl<S, B, RB> Service<http::Request<B>> for Fault<S>
@@ -55,13 +85,25 @@ where
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, S::Error>> + Send>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+        let next = *self.next.get_or_insert_with(|| {
+            match self.script.lock().unwrap().pop_front().flatten() {
+                Some((code, pushback)) => Step::Fail(code, pushback),
+                None => Step::Serve,
+            }
+        });
+        match next {
+            Step::Fail(..) => Poll::Ready(Ok(())),
+            Step::Serve => self.inner.poll_ready(cx),
+        }
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let step = self.script.lock().unwrap().pop_front().flatten();
-        match step {
-            Some((code, pushback)) => {
+        let next = self
+            .next
+            .take()
+            .expect("poll_ready must be called before call");
+        match next {
+            Step::Fail(code, pushback) => {
                 println!("    server: {code:?}, pushback {pushback:?}");
                 let mut response = Status::new(code, "injected").into_http::<RB>();
                 if let Some(pushback) = pushback {
@@ -71,7 +113,7 @@ where
                 }
                 Box::pin(async move { Ok(response) })
             }
-            None => {
+            Step::Serve => {
                 println!("    server: serving");
                 Box::pin(self.inner.call(request))
             }
@@ -98,9 +140,8 @@ async fn main() -> Result<(), tower_failover::BoxError> {
     let faults = script.clone();
     tokio::spawn(
         Server::builder()
-            .layer(tower::layer::layer_fn(move |inner| Fault {
-                inner,
-                script: faults.clone(),
+            .layer(tower::layer::layer_fn(move |inner| {
+                Fault::new(inner, faults.clone())
             }))
             .add_service(health)
             .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
@@ -136,4 +177,50 @@ async fn main() -> Result<(), tower_failover::BoxError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+    use std::task::Waker;
+
+    use tower::ServiceExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_scripted_answer_leaves_the_inner_capacity_free() {
+        let script: Script = Arc::new(Mutex::new(VecDeque::from([
+            Some((Code::Unavailable, None)),
+            None,
+        ])));
+        // One call at a time: a readiness taken and never used would block
+        // every other user of the server.
+        let server = tower::limit::ConcurrencyLimit::new(
+            tower::service_fn(|_: http::Request<()>| async {
+                Ok::<_, Infallible>(http::Response::new(String::new()))
+            }),
+            1,
+        );
+        let mut scripted = Fault::new(server, script);
+        let mut other = scripted.clone();
+
+        let response = scripted
+            .ready()
+            .await
+            .unwrap()
+            .call(http::Request::new(()))
+            .await
+            .unwrap();
+        assert_eq!(response.headers()["grpc-status"], "14");
+
+        // `scripted` lives on, as a connection's service does.
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(
+            other.poll_ready(&mut cx).is_ready(),
+            "the scripted answer held the server's only slot"
+        );
+        let served = other.call(http::Request::new(())).await.unwrap();
+        assert!(served.headers().get("grpc-status").is_none());
+    }
 }

@@ -1,7 +1,11 @@
 //! Open-loop load: requests arrive at a fixed rate whatever the client is
 //! doing, so every client faces the same schedule over the same wall time.
-//! A request's latency runs from its planned arrival, so time spent waiting
-//! for an in-flight slot counts too.
+//! A request that finds the in-flight cap reached at its arrival is not
+//! sent, and counts as shed (a failure): nothing waits for a slot, so a
+//! slow client never slows the arrivals down. A request's latency runs from
+//! its planned arrival. Every request carries its number in
+//! `x-demo-request`, so the providers draw its faults from that number, the
+//! same for every client.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +17,7 @@ use tokio::time::Instant;
 use tower::ServiceExt;
 
 use crate::clients::DemoClient;
+use crate::fake_provider::REQUEST_HEADER;
 use crate::progress::Progress;
 
 /// One request's fate.
@@ -20,8 +25,10 @@ use crate::progress::Progress;
 pub(crate) struct Sample {
     pub(crate) latency: Duration,
     /// The index of the provider that answered with a success, or `None`
-    /// if the request failed.
+    /// if the request failed (or was shed).
     pub(crate) served_by: Option<usize>,
+    /// Not sent: the in-flight cap was reached at its arrival.
+    pub(crate) shed: bool,
 }
 
 /// What a run measured on the client side.
@@ -55,8 +62,16 @@ pub(crate) async fn drive(client: DemoClient, load: Load, progress: &mut Progres
             for n in 0..load.requests {
                 let planned = start + interval.mul_f64(n as f64);
                 tokio::time::sleep_until(planned).await;
-                let Ok(slot) = slots.clone().acquire_owned().await else {
-                    return;
+                let Ok(slot) = slots.clone().try_acquire_owned() else {
+                    let shed = Sample {
+                        latency: Duration::ZERO,
+                        served_by: None,
+                        shed: true,
+                    };
+                    if sender.send(shed).await.is_err() {
+                        return;
+                    }
+                    continue;
                 };
                 let (client, sender) = (client.clone(), sender.clone());
                 let request = chat_request(&load, n);
@@ -65,7 +80,12 @@ pub(crate) async fn drive(client: DemoClient, load: Load, progress: &mut Progres
                     let served_by = send(client, request, &providers).await;
                     drop(slot);
                     let latency = planned.elapsed();
-                    let _ = sender.send(Sample { latency, served_by }).await;
+                    let sample = Sample {
+                        latency,
+                        served_by,
+                        shed: false,
+                    };
+                    let _ = sender.send(sample).await;
                 });
             }
         }
@@ -95,6 +115,7 @@ fn chat_request(load: &Load, n: u64) -> Request<String> {
     Request::post(load.url.clone())
         .header(http::header::CONTENT_TYPE, "application/json")
         .header(http::header::AUTHORIZATION, "Bearer sk-demo")
+        .header(REQUEST_HEADER, n)
         .body(body)
         .expect("a valid request")
 }
@@ -113,4 +134,61 @@ async fn send(client: DemoClient, request: Request<String>, providers: &[String]
     });
     response.into_body().collect().await.ok()?;
     served_by
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use bytes::Bytes;
+    use http::Response;
+    use http_body_util::{BodyExt, Full};
+    use tower::BoxError;
+    use tower::util::BoxCloneService;
+
+    use super::*;
+
+    /// Answers every request after a second, as provider `p`, and notes
+    /// the request numbers it saw.
+    fn slow_client(seen: Arc<Mutex<Vec<u64>>>) -> DemoClient {
+        BoxCloneService::new(tower::service_fn(move |request: Request<String>| {
+            let seen = seen.clone();
+            async move {
+                let number = request.headers()[REQUEST_HEADER].to_str()?.parse()?;
+                seen.lock().unwrap().push(number);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let body = Full::new(Bytes::from_static(b"{}")).map_err(|never| match never {});
+                let response = Response::builder()
+                    .header("x-fake-provider", "p")
+                    .body(body.boxed())?;
+                Ok::<_, BoxError>(response)
+            }
+        }))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn arrivals_past_the_in_flight_cap_are_shed_not_delayed() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let load = Load {
+            url: "http://127.0.0.1:9/v1/chat/completions".parse().unwrap(),
+            model: "m",
+            requests: 5,
+            rate: 100.0,
+            in_flight: 2,
+            providers: Arc::from(["p".to_owned()]),
+        };
+        let mut progress = Progress::new("test", 5);
+        let samples = drive(slow_client(seen.clone()), load, &mut progress).await;
+        let shed = samples.samples.iter().filter(|s| s.shed).count();
+        let served: Vec<_> = samples.samples.iter().filter(|s| !s.shed).collect();
+        assert_eq!(shed, 3, "{samples:?}");
+        assert_eq!(served.len(), 2);
+        for sample in served {
+            assert_eq!(sample.served_by, Some(0));
+            assert_eq!(sample.latency, Duration::from_secs(1), "no wait for a slot");
+        }
+        let mut seen = seen.lock().unwrap().clone();
+        seen.sort_unstable();
+        assert_eq!(seen, [0, 1], "each request carries its number");
+    }
 }

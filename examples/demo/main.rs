@@ -15,10 +15,19 @@
 //! - `local` (`llama-3.1-8b`) is a cheap, nearly always healthy baseline.
 //!
 //! Each run restarts the schedule's clock and sends the same requests at
-//! the same rate, so every client meets the same faults at the same times.
-//! The table compares success, latency, load on the providers (attempts per
-//! request), who served, breaker openings and how many requests still went
-//! to the primary while it was down. `--help` lists the flags.
+//! the same planned times. Every request carries its number in
+//! `x-demo-request`, and a provider draws a request's fault from that
+//! number and how many times it has seen it, so every client's N-th request
+//! meets the same fault on its first attempt at a provider (up to a few
+//! milliseconds at a window's edge); retries draw rolls of their own. The
+//! load stays open-loop: a request that arrives while the in-flight cap is
+//! reached is not sent and counts as shed (a failure).
+//!
+//! The table compares success, latency of the successful requests, the
+//! share of all requests that took over a second, load on the providers
+//! (attempts per request), who served, breaker openings and how many
+//! requests still went to the primary while it was down. `--help` lists
+//! the flags.
 
 #[path = "../support/fake_provider.rs"]
 mod fake_provider;
@@ -105,7 +114,9 @@ async fn main() -> Result<(), BoxError> {
 
     println!("\n{}", report::table(&runs, &names));
     println!(
-        "latency counts from each request's planned arrival; breaker openings are per tier ({}).",
+        "latency counts from each request's planned arrival; percentiles over the successes only; \
+         shed: not sent, {} already in flight (a failure); breaker openings are per tier ({}).",
+        options.in_flight,
         names.join(" / ")
     );
     Ok(())

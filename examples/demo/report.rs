@@ -33,12 +33,26 @@ impl Run {
         100.0 * ok as f64 / self.requests() as f64
     }
 
-    fn percentile(&self, sorted: &[Duration], p: f64) -> String {
-        let Some(last) = sorted.len().checked_sub(1) else {
-            return "–".to_owned();
-        };
-        let value = sorted[(last as f64 * p).round() as usize];
-        format!("{} ms", value.as_millis())
+    /// The latencies of the successful requests, sorted.
+    fn success_latencies(&self) -> Vec<Duration> {
+        let mut sorted: Vec<Duration> = (self.samples.samples.iter())
+            .filter(|s| s.served_by.is_some())
+            .map(|s| s.latency)
+            .collect();
+        sorted.sort_unstable();
+        sorted
+    }
+
+    /// Share of all requests, failures included, that took over a second.
+    fn over_a_second(&self) -> f64 {
+        let slow = (self.samples.samples.iter())
+            .filter(|s| s.latency > Duration::from_secs(1))
+            .count();
+        100.0 * slow as f64 / self.requests() as f64
+    }
+
+    fn shed(&self) -> usize {
+        self.samples.samples.iter().filter(|s| s.shed).count()
     }
 
     fn served_by(&self, provider: usize) -> u64 {
@@ -51,6 +65,15 @@ impl Run {
     }
 }
 
+/// The `p` quantile (nearest rank) of `sorted`, in milliseconds.
+fn percentile(sorted: &[Duration], p: f64) -> String {
+    let Some(last) = sorted.len().checked_sub(1) else {
+        return "–".to_owned();
+    };
+    let value = sorted[(last as f64 * p).round() as usize];
+    format!("{} ms", value.as_millis())
+}
+
 /// A Markdown table: one row per measure, one column per run.
 pub(crate) fn table(runs: &[Run], providers: &[String]) -> String {
     let mut rows: Vec<(String, Vec<String>)> = Vec::new();
@@ -58,17 +81,17 @@ pub(crate) fn table(runs: &[Run], providers: &[String]) -> String {
         rows.push((name.to_owned(), runs.iter().map(cell).collect()));
     };
     row("success", &|run| format!("{:.1} %", run.success()));
+    row("shed at the in-flight cap", &|run| run.shed().to_string());
     for (name, p) in [
-        ("p50 latency", 0.50),
-        ("p95 latency", 0.95),
-        ("p99 latency", 0.99),
+        ("p50 latency (successes)", 0.50),
+        ("p95 latency (successes)", 0.95),
+        ("p99 latency (successes)", 0.99),
     ] {
-        row(name, &|run| {
-            let mut sorted: Vec<Duration> = run.samples.samples.iter().map(|s| s.latency).collect();
-            sorted.sort_unstable();
-            run.percentile(&sorted, p)
-        });
+        row(name, &|run| percentile(&run.success_latencies(), p));
     }
+    row("over 1 s (all requests)", &|run| {
+        format!("{:.1} %", run.over_a_second())
+    });
     row("upstream attempts / request", &|run| {
         format!(
             "{:.2}",
@@ -101,4 +124,65 @@ pub(crate) fn table(runs: &[Run], providers: &[String]) -> String {
         let _ = writeln!(out, "| {name} | {} |", cells.join(" | "));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::drive::Sample;
+
+    fn sample(millis: u64, served_by: Option<usize>) -> Sample {
+        Sample {
+            latency: Duration::from_millis(millis),
+            served_by,
+            shed: false,
+        }
+    }
+
+    fn cells<'t>(table: &'t str, row: &str) -> Vec<&'t str> {
+        let line = table
+            .lines()
+            .find(|line| line.starts_with(&format!("| {row} |")))
+            .unwrap_or_else(|| panic!("no row {row:?} in\n{table}"));
+        line.trim_matches('|')
+            .split('|')
+            .skip(1)
+            .map(str::trim)
+            .collect()
+    }
+
+    #[test]
+    fn latency_percentiles_count_successes_only_and_slow_failures_show() {
+        // Fast failures (closed connections) must not pull the latency of
+        // the successes down; a slow failure shows in the share over 1 s.
+        let mut samples = vec![sample(1, None); 6];
+        samples.extend([
+            sample(100, Some(0)),
+            sample(120, Some(0)),
+            sample(140, Some(0)),
+        ]);
+        samples.push(sample(1500, None));
+        samples.push(Sample {
+            latency: Duration::ZERO,
+            served_by: None,
+            shed: true,
+        });
+        let run = Run {
+            label: "bare",
+            samples: Samples {
+                samples,
+                wall: Duration::from_secs(1),
+            },
+            attempts: vec![10, 0, 0],
+            while_down: 0,
+            openings: None,
+        };
+        let providers = ["a".to_owned(), "b".to_owned(), "c".to_owned()];
+        let table = table(&[run], &providers);
+        assert_eq!(cells(&table, "p50 latency (successes)"), ["120 ms"]);
+        assert_eq!(cells(&table, "p99 latency (successes)"), ["140 ms"]);
+        assert_eq!(cells(&table, "over 1 s (all requests)"), ["9.1 %"]);
+        assert_eq!(cells(&table, "success"), ["27.3 %"]);
+        assert_eq!(cells(&table, "shed at the in-flight cap"), ["1"]);
+    }
 }

@@ -30,16 +30,26 @@
 //! with the server and restarts with [`FakeProvider::restart`]: a rule
 //! applies to a request when its [`When`] holds at the request's arrival and
 //! a seeded roll for that request falls under the rule's share. The first
-//! rule that applies decides the [`Fault`]. Rolls depend only on the seed
-//! and the request's arrival number, so a run is deterministic given the
-//! seed and the order requests arrive in.
+//! rule that applies decides the [`Fault`].
+//!
+//! What a roll depends on: the seed, and
+//! - for a chat request carrying a logical request number in
+//!   [`REQUEST_HEADER`] (`x-demo-request: N`), that number and how many
+//!   times this provider has already seen it: every client's first attempt
+//!   at request N meets the same roll, and each retry of it a roll of its
+//!   own, whatever else the client sent;
+//! - otherwise the request's arrival number at this provider, so a run is
+//!   deterministic given the seed and the order requests arrive in.
+//!
+//! Streams the client stops reading before their end are counted in
+//! [`Stats::abandoned`]: a stream's events are produced as the connection
+//! asks for them, so a client that goes away is noticed.
 //!
 //! Self-contained on purpose (hyper, hyper-util, tokio, serde_json, bytes,
 //! http): it is included with `#[path]` by several targets.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
-use std::convert::Infallible;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -56,11 +66,20 @@ use hyper::body::{Body, Frame, Incoming};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 /// The largest request body the provider reads; larger ones get a 413.
 const MAX_REQUEST_BODY: usize = 1 << 20;
+
+/// The header carrying a chat request's logical number (`x-demo-request:
+/// 17`): the fault rolls follow it rather than the arrival order.
+pub(crate) const REQUEST_HEADER: &str = "x-demo-request";
+
+/// How many logical request numbers a provider remembers attempts for;
+/// past this it forgets them all (a bound on what a client can make it
+/// hold).
+const MAX_TRACKED_REQUESTS: usize = 1 << 20;
 
 /// How error bodies look.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,6 +116,17 @@ pub(crate) enum Fault {
     /// A hard outage: the request is read, counted, and the connection is
     /// closed without a response, as a crashed backend behind a proxy does.
     Outage,
+    /// A 200 whose body ends abruptly: a stream sends its first `n` events
+    /// (the opening role chunk is the first), then the connection is cut
+    /// without `data: [DONE]`, as a backend dying mid-answer does; the
+    /// client's body read fails. A non-streaming answer is cut right after
+    /// its headers (`n` does not apply).
+    CutAfter(usize),
+    /// A 200 whose body goes silent: a stream sends its first `n` events,
+    /// then nothing more while the connection stays open, until the client
+    /// gives up (counted in [`Stats::abandoned`]). A non-streaming answer
+    /// stalls right after its headers.
+    StallAfter(usize),
 }
 
 /// When a rule holds, on the provider's clock.
@@ -239,12 +269,34 @@ impl ProviderConfig {
 
     /// The fault for the `n`-th request (from 0) arriving at `at`.
     pub(crate) fn fault_for(&self, n: u64, at: Duration) -> Option<Fault> {
+        self.fault_for_key(n, at)
+    }
+
+    /// The fault for attempt `attempt` (from 0, as this provider counts
+    /// them) of the logical request `request`, arriving at `at`: the same
+    /// for every client sending that request number.
+    pub(crate) fn fault_for_request(
+        &self,
+        request: u64,
+        attempt: u64,
+        at: Duration,
+    ) -> Option<Fault> {
+        self.fault_for_key(request_key(request, attempt), at)
+    }
+
+    fn fault_for_key(&self, n: u64, at: Duration) -> Option<Fault> {
         self.rules.iter().enumerate().find_map(|(index, rule)| {
             let applies = rule.when.holds(at)
                 && (rule.share >= 1.0 || unit_roll(self.seed, n, index as u64) < rule.share);
             applies.then_some(rule.fault)
         })
     }
+}
+
+/// The roll key of a logical request's attempt: apart from arrival numbers
+/// in practice, and from one another.
+fn request_key(request: u64, attempt: u64) -> u64 {
+    splitmix(request ^ 0x00de_3000_0000_0000).wrapping_add(splitmix(attempt))
 }
 
 /// A uniform roll in [0, 1) from the seed, the request number and the rule.
@@ -267,7 +319,8 @@ pub(crate) struct Stats {
     pub(crate) received: u64,
     /// Chat completion requests received.
     pub(crate) chat: u64,
-    /// Chat completions answered with 200 (streams included).
+    /// Chat completions answered with 200 (streams included, cut and
+    /// stalled ones too).
     pub(crate) ok: u64,
     /// Of those, answered as a stream.
     pub(crate) streamed: u64,
@@ -280,6 +333,13 @@ pub(crate) struct Stats {
     /// Requests that arrived while an outage window held, whatever
     /// happened to them.
     pub(crate) received_while_down: u64,
+    /// 200 answers whose body was cut ([`Fault::CutAfter`]).
+    pub(crate) cut: u64,
+    /// 200 answers whose body stalled ([`Fault::StallAfter`]).
+    pub(crate) stalled: u64,
+    /// 200 answers whose body the client stopped reading before its end
+    /// (it went away, or gave up on a stall).
+    pub(crate) abandoned: u64,
 }
 
 impl Stats {
@@ -294,7 +354,11 @@ struct Shared {
     config: ProviderConfig,
     epoch: Mutex<Instant>,
     arrivals: AtomicU64,
+    /// Attempts seen per logical request number.
+    attempts: Mutex<HashMap<u64, u64>>,
     stats: Mutex<Stats>,
+    /// Woken whenever the stats change.
+    changed: Notify,
     /// Set while the schedule is held off: no faults, never down.
     held: AtomicBool,
 }
@@ -302,6 +366,18 @@ struct Shared {
 impl Shared {
     fn record(&self, update: impl FnOnce(&mut Stats)) {
         update(&mut self.stats.lock().unwrap_or_else(|e| e.into_inner()));
+        self.changed.notify_waiters();
+    }
+
+    /// Counts an attempt at logical request `request`; how many came before.
+    fn attempt(&self, request: u64) -> u64 {
+        let mut attempts = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
+        if attempts.len() >= MAX_TRACKED_REQUESTS && !attempts.contains_key(&request) {
+            attempts.clear();
+        }
+        let seen = attempts.entry(request).or_default();
+        *seen += 1;
+        *seen - 1
     }
 
     fn elapsed(&self) -> Duration {
@@ -329,7 +405,9 @@ impl FakeProvider {
             config,
             epoch: Mutex::new(Instant::now()),
             arrivals: AtomicU64::new(0),
+            attempts: Mutex::new(HashMap::new()),
             stats: Mutex::new(Stats::default()),
+            changed: Notify::new(),
             held: AtomicBool::new(false),
         });
         let server = tokio::spawn(accept(listener, shared.clone()));
@@ -369,11 +447,33 @@ impl FakeProvider {
             .clone()
     }
 
-    /// Restarts the schedule's clock and the request numbering, and zeroes
-    /// the stats: the next run faces the same schedule.
+    /// Waits until the stats satisfy `done` and returns them: for what
+    /// happens after a response was sent (a stream abandoned). Bound it
+    /// with a timeout.
+    pub(crate) async fn wait_for(&self, mut done: impl FnMut(&Stats) -> bool) -> Stats {
+        loop {
+            let changed = self.shared.changed.notified();
+            let mut changed = std::pin::pin!(changed);
+            changed.as_mut().enable();
+            let stats = self.stats();
+            if done(&stats) {
+                return stats;
+            }
+            changed.await;
+        }
+    }
+
+    /// Restarts the schedule's clock, the request numbering and the
+    /// attempt counts, and zeroes the stats: the next run faces the same
+    /// schedule.
     pub(crate) fn restart(&self) {
         *self.shared.epoch.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
         self.shared.arrivals.store(0, Ordering::Relaxed);
+        self.shared
+            .attempts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         self.shared.record(|stats| *stats = Stats::default());
     }
 
@@ -419,7 +519,19 @@ async fn accept(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
-type ResponseBody = BoxBody<Bytes, Infallible>;
+type ResponseBody = BoxBody<Bytes, StreamCut>;
+
+/// The body error that makes hyper cut a connection mid-answer.
+#[derive(Debug)]
+struct StreamCut;
+
+impl std::fmt::Display for StreamCut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("simulated failure: answer cut")
+    }
+}
+
+impl std::error::Error for StreamCut {}
 
 /// The error hyper gets to close a connection without a response.
 #[derive(Debug)]
@@ -450,7 +562,10 @@ async fn handle(
     let fault = if held {
         None
     } else if chat {
-        config.fault_for(n, at)
+        match logical_number(&request) {
+            Some(id) => config.fault_for_request(id, shared.attempt(id), at),
+            None => config.fault_for(n, at),
+        }
     } else if down {
         Some(Fault::Outage)
     } else {
@@ -493,8 +608,20 @@ async fn handle(
     Ok(response)
 }
 
+/// The logical request number in [`REQUEST_HEADER`], if well formed.
+fn logical_number<B>(request: &Request<B>) -> Option<u64> {
+    request
+        .headers()
+        .get(REQUEST_HEADER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
 async fn chat_completion(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     request: Request<Incoming>,
     fault: Option<Fault>,
 ) -> Response<ResponseBody> {
@@ -539,19 +666,47 @@ async fn chat_completion(
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
+    let ending = match fault {
+        Some(Fault::CutAfter(n)) => {
+            shared.record(|stats| stats.cut += 1);
+            Ending::CutAfter(n)
+        }
+        Some(Fault::StallAfter(n)) => {
+            shared.record(|stats| stats.stalled += 1);
+            Ending::StallAfter(n)
+        }
+        _ => Ending::Complete,
+    };
     let model = request["model"].as_str().unwrap_or_default();
     let content = format!("hello from {} ({model})", config.name);
     let prompt_tokens = prompt_tokens(&request);
     if request["stream"] == Value::Bool(true) {
         shared.record(|stats| stats.streamed += 1);
         let include_usage = request["stream_options"]["include_usage"] == Value::Bool(true);
-        return stream_response(
-            model,
-            &content,
-            prompt_tokens,
-            include_usage,
-            config.chunk_interval,
+        let events = stream_events(model, &content, prompt_tokens, include_usage);
+        let body = EventBody::new(shared.clone(), events, config.chunk_interval, ending);
+        let mut response = Response::new(body.boxed());
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream; charset=utf-8"),
         );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        return response;
+    }
+    if ending != Ending::Complete {
+        // Cut or stalled right after the headers.
+        let ending = match ending {
+            Ending::CutAfter(_) => Ending::CutAfter(0),
+            _ => Ending::StallAfter(0),
+        };
+        let body = EventBody::new(shared.clone(), Vec::new(), Duration::ZERO, ending);
+        let mut response = Response::new(body.boxed());
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        return response;
     }
     let completion_tokens = content.split(' ').count() as u64;
     json_response(
@@ -672,7 +827,9 @@ fn fault_response(config: &ProviderConfig, fault: Fault) -> Option<Response<Resp
             "",
             "Overloaded",
         ),
-        Fault::Slow(_) | Fault::Outage => return None,
+        Fault::Slow(_) | Fault::Outage | Fault::CutAfter(_) | Fault::StallAfter(_) => {
+            return None;
+        }
     };
     Some(response)
 }
@@ -715,7 +872,8 @@ fn error_response(
 }
 
 fn json_response(status: StatusCode, body: Value) -> Response<ResponseBody> {
-    let mut response = Response::new(Full::new(Bytes::from(body.to_string())).boxed());
+    let body = Full::new(Bytes::from(body.to_string())).map_err(|never| match never {});
+    let mut response = Response::new(body.boxed());
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -734,13 +892,13 @@ fn models(config: &ProviderConfig) -> Value {
     json!({"object": "list", "data": data})
 }
 
-fn stream_response(
+/// A stream's `data:` events, `[DONE]` last.
+fn stream_events(
     model: &str,
     content: &str,
     prompt_tokens: u64,
     include_usage: bool,
-    interval: Duration,
-) -> Response<ResponseBody> {
+) -> Vec<Bytes> {
     let (id, created) = (completion_id(), unix_now());
     let chunk = |delta: Value, finish: Value| {
         let event = json!({
@@ -785,42 +943,109 @@ fn stream_response(
         events.push(format!("data: {usage}\n\n"));
     }
     events.push("data: [DONE]\n\n".to_owned());
-
-    let (sender, receiver) = mpsc::channel(events.len());
-    tokio::spawn(async move {
-        for event in events {
-            if sender.send(Bytes::from(event)).await.is_err() {
-                return;
-            }
-            if !interval.is_zero() {
-                tokio::time::sleep(interval).await;
-            }
-        }
-    });
-    let mut response = Response::new(ChannelBody(receiver).boxed());
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream; charset=utf-8"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    response
+    events.into_iter().map(Bytes::from).collect()
 }
 
-/// A body fed by a channel: a stream's events as they are sent.
-struct ChannelBody(mpsc::Receiver<Bytes>);
+/// How an answer's body ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ending {
+    /// After its last event.
+    Complete,
+    /// Cut (a body error) after this many events.
+    CutAfter(usize),
+    /// Silent after this many events, until the client goes away.
+    StallAfter(usize),
+}
 
-impl Body for ChannelBody {
+/// A body whose events are produced as the connection asks for them, one
+/// pause apart: nothing is queued ahead of the client, and dropping it
+/// before its end (the client went away) counts as abandoned.
+struct EventBody {
+    shared: Arc<Shared>,
+    events: VecDeque<Bytes>,
+    interval: Duration,
+    pause: Option<Pin<Box<tokio::time::Sleep>>>,
+    ending: Ending,
+    /// Events still to send before the ending applies.
+    left: usize,
+    /// The body reached its end (or its cut): dropping it is no abandon.
+    finished: bool,
+    /// A cut is due at the next poll (the one before let hyper flush).
+    cut_armed: bool,
+}
+
+impl EventBody {
+    fn new(shared: Arc<Shared>, events: Vec<Bytes>, interval: Duration, ending: Ending) -> Self {
+        let left = match ending {
+            Ending::Complete => events.len(),
+            Ending::CutAfter(n) | Ending::StallAfter(n) => n.min(events.len()),
+        };
+        EventBody {
+            shared,
+            events: events.into(),
+            interval,
+            pause: None,
+            ending,
+            left,
+            finished: false,
+            cut_armed: false,
+        }
+    }
+}
+
+impl Body for EventBody {
     type Data = Bytes;
-    type Error = Infallible;
+    type Error = StreamCut;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        self.0
-            .poll_recv(cx)
-            .map(|data| data.map(|data| Ok(Frame::data(data))))
+    ) -> Poll<Option<Result<Frame<Bytes>, StreamCut>>> {
+        let this = &mut *self;
+        if this.finished {
+            return Poll::Ready(None);
+        }
+        if let Some(pause) = &mut this.pause {
+            if pause.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            this.pause = None;
+        }
+        if this.left > 0 {
+            if let Some(event) = this.events.pop_front() {
+                this.left -= 1;
+                if !this.interval.is_zero() {
+                    this.pause = Some(Box::pin(tokio::time::sleep(this.interval)));
+                }
+                return Poll::Ready(Some(Ok(Frame::data(event))));
+            }
+        }
+        match this.ending {
+            Ending::StallAfter(_) => Poll::Pending,
+            Ending::CutAfter(_) if !this.cut_armed => {
+                // Let the connection flush what came before (hyper flushes
+                // when the body is pending), then cut.
+                this.cut_armed = true;
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            Ending::CutAfter(_) => {
+                this.finished = true;
+                Poll::Ready(Some(Err(StreamCut)))
+            }
+            Ending::Complete => {
+                this.finished = true;
+                Poll::Ready(None)
+            }
+        }
+    }
+}
+
+impl Drop for EventBody {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.shared.record(|stats| stats.abandoned += 1);
+        }
     }
 }
 
@@ -847,4 +1072,200 @@ fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| since.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper_util::client::legacy::Client;
+    use hyper_util::client::legacy::connect::HttpConnector;
+    use hyper_util::rt::TokioExecutor;
+
+    type TestClient = Client<HttpConnector, String>;
+
+    fn client() -> TestClient {
+        Client::builder(TokioExecutor::new()).build_http()
+    }
+
+    fn chat(provider: &FakeProvider, number: Option<u64>, stream: bool) -> Request<String> {
+        let mut request = Request::post(format!("{}/chat/completions", provider.base_url()))
+            .header(header::CONTENT_TYPE, "application/json");
+        if let Some(number) = number {
+            request = request.header(REQUEST_HEADER, number);
+        }
+        let body = json!({"model": "m", "stream": stream, "messages": [{"role": "user", "content": "hi"}]});
+        request.body(body.to_string()).expect("a valid request")
+    }
+
+    async fn status(client: &TestClient, request: Request<String>) -> u16 {
+        let response = client.request(request).await.expect("an answer");
+        let status = response.status().as_u16();
+        response.into_body().collect().await.expect("a whole body");
+        status
+    }
+
+    #[tokio::test]
+    async fn a_logical_request_meets_the_same_fault_whatever_the_arrival_order() {
+        let provider = FakeProvider::start(ProviderConfig::healthy("p").seed(3).fault(
+            When::Always,
+            0.5,
+            Fault::ServerError,
+        ))
+        .await
+        .unwrap();
+        let client = client();
+        let mut first = Vec::new();
+        for n in 0..32 {
+            first.push(status(&client, chat(&provider, Some(n), false)).await);
+        }
+        assert!(first.contains(&200) && first.contains(&503), "{first:?}");
+
+        // Another client: other requests in between, the numbers in reverse.
+        provider.restart();
+        let mut again = vec![0; 32];
+        for n in (0..32).rev() {
+            status(&client, chat(&provider, None, false)).await;
+            again[n as usize] = status(&client, chat(&provider, Some(n), false)).await;
+        }
+        assert_eq!(again, first, "first attempts meet the same faults");
+
+        // Retries draw rolls of their own.
+        let mut retries = Vec::new();
+        for n in 0..32 {
+            retries.push(status(&client, chat(&provider, Some(n), false)).await);
+        }
+        assert_ne!(retries, first);
+    }
+
+    #[tokio::test]
+    async fn cut_after_ends_the_stream_with_an_error_after_n_events() {
+        let provider = FakeProvider::start(ProviderConfig::healthy("p").fault(
+            When::Always,
+            1.0,
+            Fault::CutAfter(2),
+        ))
+        .await
+        .unwrap();
+        let response = client()
+            .request(chat(&provider, None, true))
+            .await
+            .expect("headers");
+        assert_eq!(response.status(), StatusCode::OK);
+        let mut body = response.into_body();
+        let mut text = Vec::new();
+        let error = loop {
+            match body.frame().await {
+                Some(Ok(frame)) => {
+                    text.extend_from_slice(frame.data_ref().unwrap_or(&Bytes::new()))
+                }
+                Some(Err(error)) => break Some(error),
+                None => break None,
+            }
+        };
+        assert!(error.is_some(), "the body read fails");
+        let text = String::from_utf8_lossy(&text);
+        assert_eq!(text.matches("data: ").count(), 2, "{text}");
+        assert!(!text.contains("[DONE]"));
+        let stats = provider.stats();
+        assert_eq!((stats.ok, stats.cut, stats.abandoned), (1, 1, 0));
+    }
+
+    #[tokio::test]
+    async fn a_stalled_stream_the_client_leaves_counts_as_abandoned() {
+        let provider = FakeProvider::start(ProviderConfig::healthy("p").fault(
+            When::Always,
+            1.0,
+            Fault::StallAfter(3),
+        ))
+        .await
+        .unwrap();
+        let response = client()
+            .request(chat(&provider, None, true))
+            .await
+            .expect("headers");
+        let mut body = response.into_body();
+        let mut text = String::new();
+        while text.matches("data: ").count() < 3 {
+            let frame = body.frame().await.expect("more events").expect("no error");
+            text.push_str(&String::from_utf8_lossy(frame.data_ref().expect("data")));
+        }
+        assert_eq!(text.matches("data: ").count(), 3);
+        let stats = provider.stats();
+        assert_eq!((stats.stalled, stats.abandoned), (1, 0));
+        drop(body);
+        let stats = tokio::time::timeout(
+            Duration::from_secs(10),
+            provider.wait_for(|stats| stats.abandoned > 0),
+        )
+        .await
+        .expect("the provider notices the client left");
+        assert_eq!(stats.abandoned, 1);
+    }
+
+    fn shared() -> Arc<Shared> {
+        Arc::new(Shared {
+            config: ProviderConfig::healthy("p"),
+            epoch: Mutex::new(Instant::now()),
+            arrivals: AtomicU64::new(0),
+            attempts: Mutex::new(HashMap::new()),
+            stats: Mutex::new(Stats::default()),
+            changed: Notify::new(),
+            held: AtomicBool::new(false),
+        })
+    }
+
+    fn events(n: usize) -> Vec<Bytes> {
+        (0..n)
+            .map(|i| Bytes::from(format!("data: {i}\n\n")))
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn events_are_produced_on_demand_and_a_stall_stays_silent() {
+        let shared = shared();
+        let mut body = EventBody::new(
+            shared.clone(),
+            events(5),
+            Duration::from_millis(10),
+            Ending::StallAfter(2),
+        );
+        for i in 0..2 {
+            let frame = body.frame().await.unwrap().unwrap();
+            assert_eq!(frame.into_data().unwrap(), format!("data: {i}\n\n"));
+        }
+        let next = tokio::time::timeout(Duration::from_secs(60), body.frame()).await;
+        assert!(next.is_err(), "nothing after the stall");
+        assert_eq!(shared.stats.lock().unwrap().abandoned, 0);
+        drop(body);
+        assert_eq!(shared.stats.lock().unwrap().abandoned, 1);
+
+        // Read to the end: not abandoned.
+        let body = EventBody::new(shared.clone(), events(5), Duration::ZERO, Ending::Complete);
+        let all = body.collect().await.unwrap().to_bytes();
+        assert_eq!(all.len(), events(5).iter().map(Bytes::len).sum::<usize>());
+        assert_eq!(shared.stats.lock().unwrap().abandoned, 1);
+
+        // A complete stream left half-way is abandoned too.
+        let mut body = EventBody::new(shared.clone(), events(5), Duration::ZERO, Ending::Complete);
+        body.frame().await.unwrap().unwrap();
+        drop(body);
+        assert_eq!(shared.stats.lock().unwrap().abandoned, 2);
+    }
+
+    #[test]
+    fn a_malformed_request_number_falls_back_to_the_arrival_order() {
+        for value in ["", "x", "-1", "18446744073709551616", " 7 "] {
+            let request = Request::post("/")
+                .header(REQUEST_HEADER, value)
+                .body(())
+                .unwrap();
+            let expected = (value == " 7 ").then_some(7);
+            assert_eq!(logical_number(&request), expected, "{value:?}");
+        }
+        let bytes = Request::post("/")
+            .header(REQUEST_HEADER, HeaderValue::from_bytes(b"\xff").unwrap())
+            .body(())
+            .unwrap();
+        assert_eq!(logical_number(&bytes), None);
+    }
 }
