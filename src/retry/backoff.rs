@@ -120,10 +120,6 @@ impl Backoff {
         self.jitter
     }
 
-    pub(crate) fn is_valid(&self) -> bool {
-        self.validate().is_ok()
-    }
-
     /// Checks the backoff on its own, as the policy builder does: a cap
     /// below the base is an error naming `backoff`.
     pub(crate) fn validate(&self) -> Result<(), InvalidConfig> {

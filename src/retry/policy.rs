@@ -315,13 +315,7 @@ impl<C> RetryPolicyBuilder<C> {
                 "must be between 1 and 100",
             ));
         }
-        if !policy.backoff.is_valid() {
-            return Err(InvalidConfig::new(
-                "retry",
-                "backoff",
-                "cap must not be below base",
-            ));
-        }
+        policy.backoff.validate()?;
         Ok(policy)
     }
 }
