@@ -94,10 +94,14 @@ pub mod hint;
 pub mod circuit_breaker;
 #[cfg(feature = "fallback")]
 pub mod fallback;
+#[cfg(feature = "hedge")]
+pub mod hedge;
 #[cfg(feature = "llm")]
 pub mod llm;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+#[cfg(feature = "rate-limit")]
+pub mod rate_limit;
 #[cfg(feature = "retry")]
 pub mod retry;
 

@@ -1,0 +1,1 @@
+//! Hedged requests (being written: issue 8).

@@ -1,0 +1,1 @@
+//! Caller-side rate limiting (being written: issue 8).
