@@ -152,6 +152,7 @@ async fn run(scenario: Scenario, strategy: Strategy, options: &Options) -> Resul
         samples,
         attempts: [p.attempts(), b.attempts()],
         while_down: scenario.down().map(|_| p.while_down()),
+        retries_while_down: scenario.down().map(|_| p.retries_while_down()),
         recovery: scenario.recovery().map(|_| p.first_ok_after_recovery()),
     })
 }
@@ -259,13 +260,16 @@ mod tests {
         );
     }
 
-    /// Quota exhaustion is not retried by the stack (one attempt, then the
-    /// breaker), while the naive loop retries every 429.
+    /// Quota exhaustion is never retried by the stack (the `llm` error body
+    /// says `insufficient_quota`), while the naive loop retries every 429.
     #[test]
     fn quota_is_not_retried() {
         let runs = short(Scenario::Quota);
         let (stack, naive) = (by(&runs, Strategy::Stack), by(&runs, Strategy::Naive));
+        assert_eq!(stack.retries_while_down, Some(0));
+        assert!(naive.retries_while_down.unwrap() > 0);
         assert!(stack.while_down.unwrap() * 4 < naive.while_down.unwrap());
+        assert!(stack.success() > 95.0, "stack {:.1} %", stack.success());
     }
 
     #[test]

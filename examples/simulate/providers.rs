@@ -48,6 +48,8 @@ pub(crate) struct Stats {
     seen: Mutex<HashMap<u64, u64>>,
     attempts: AtomicU64,
     while_down: AtomicU64,
+    /// Of those, attempts after the first of the same request (retries).
+    retries_while_down: AtomicU64,
     /// Start of the first successful call at or after the recovery, in
     /// nanoseconds from the run's start plus one (0: none yet).
     first_ok_after_recovery: AtomicU64,
@@ -60,6 +62,10 @@ impl Stats {
 
     pub(crate) fn while_down(&self) -> u64 {
         self.while_down.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn retries_while_down(&self) -> u64 {
+        self.retries_while_down.load(Ordering::Relaxed)
     }
 
     pub(crate) fn first_ok_after_recovery(&self) -> Option<Duration> {
@@ -139,6 +145,9 @@ impl tower::Service<Request<String>> for SimProvider {
             && (self.scenario.down()).is_some_and(|down| down.contains(&at))
         {
             self.stats.while_down.fetch_add(1, Ordering::Relaxed);
+            if nth > 1 {
+                self.stats.retries_while_down.fetch_add(1, Ordering::Relaxed);
+            }
         }
         let stats = self.stats.clone();
         let recovery = (self.role == Role::Primary)

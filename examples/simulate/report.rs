@@ -24,6 +24,8 @@ pub(crate) struct Run {
     pub(crate) attempts: [u64; 2],
     /// Attempts the primary received while down, if it goes down.
     pub(crate) while_down: Option<u64>,
+    /// Of those, retries (a request's second or later attempt there).
+    pub(crate) retries_while_down: Option<u64>,
     /// From the primary's recovery to the start of its first success.
     pub(crate) recovery: Option<Option<Duration>>,
 }
