@@ -4,8 +4,8 @@
 //! time, deterministic for a seed, seconds of wall time.
 //!
 //! ```text
-//! cargo run --release --example simulate [-- --seed 7 --requests 2000 --scenario all --clients 50]
-//! cargo run --release --example simulate -- --herd
+//! cargo run --example simulate [-- --seed 7 --requests 2000 --scenario all --clients 50]
+//! cargo run --example simulate -- --herd
 //! ```
 //!
 //! Scenarios (`scenarios.rs`): `outage`, `degraded`, `storm`, `spikes`,
@@ -36,7 +36,7 @@ use crate::scenarios::{RUN, Scenario};
 use crate::strategies::Strategy;
 
 const USAGE: &str = "\
-usage: cargo run --release --example simulate -- [options]
+usage: cargo run --example simulate -- [options]
 
   --seed N            seed of the fault rolls and the peers' jitter (default 7)
   --requests N        logical requests per run, over 100 s (default 2000)

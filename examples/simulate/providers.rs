@@ -146,7 +146,9 @@ impl tower::Service<Request<String>> for SimProvider {
         {
             self.stats.while_down.fetch_add(1, Ordering::Relaxed);
             if nth > 1 {
-                self.stats.retries_while_down.fetch_add(1, Ordering::Relaxed);
+                self.stats
+                    .retries_while_down
+                    .fetch_add(1, Ordering::Relaxed);
             }
         }
         let stats = self.stats.clone();

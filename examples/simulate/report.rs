@@ -65,11 +65,14 @@ pub(crate) fn table(runs: &[Run]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "| strategy | success | p50 | p99 | attempts / request | to primary while down | recovery detected after | served by backup |"
+        "| strategy | success | p50 | p99 | attempts / request | to primary while down (retries) | recovery detected after | served by backup |"
     );
     let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|");
     for run in runs {
-        let down = run.while_down.map_or("–".to_owned(), |n| n.to_string());
+        let down = match (run.while_down, run.retries_while_down) {
+            (Some(all), Some(retries)) => format!("{all} ({retries})"),
+            _ => "–".to_owned(),
+        };
         let recovery = match run.recovery {
             None => "–".to_owned(),
             Some(None) => "never".to_owned(),
