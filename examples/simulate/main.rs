@@ -14,8 +14,10 @@
 //! tower-resilience's retry + breaker + fallback, and this crate's
 //! recommended stack. The requests arrive evenly over 100 s of virtual
 //! time from `--clients` clients (request `i` belongs to client
-//! `i mod clients`; the clients share one service, as tasks of one process
-//! would); each gives up after 30 s. `--herd` runs the jitter experiment
+//! `i mod clients`); by default the clients share one instance of each
+//! strategy, as tasks of one process would (one breaker, one budget), and
+//! `--processes N` gives each of N processes its own instance, the clients
+//! spread over them. Each request gives up after 30 s. `--herd` runs the jitter experiment
 //! (`herd.rs`) instead.
 
 mod herd;
@@ -42,6 +44,8 @@ usage: cargo run --example simulate -- [options]
   --requests N        logical requests per run, over 100 s (default 2000)
   --scenario NAME     all | outage | degraded | storm | spikes | quota | slow_then_dead
   --clients N         clients sending them (default 50)
+  --processes N       independent copies of each strategy (own breakers,
+                      budgets), the clients spread over them (default 1)
   --herd              the jitter herd experiment instead
   --help              this text";
 
@@ -54,6 +58,7 @@ struct Options {
     requests: u64,
     scenarios: Vec<Scenario>,
     clients: u64,
+    processes: u64,
     herd: bool,
 }
 
@@ -63,6 +68,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
         requests: 2000,
         scenarios: Scenario::ALL.to_vec(),
         clients: 50,
+        processes: 1,
         herd: false,
     };
     while let Some(flag) = args.next() {
@@ -92,6 +98,12 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
                     return Err(bad("a number from 1 to 100000"));
                 }
             }
+            "--processes" => {
+                options.processes = value.parse().map_err(|_| bad("a whole number"))?;
+                if !(1..=1000).contains(&options.processes) {
+                    return Err(bad("a number from 1 to 1000"));
+                }
+            }
             "--scenario" if value == "all" => options.scenarios = Scenario::ALL.to_vec(),
             "--scenario" => {
                 let names: Vec<_> = Scenario::ALL.iter().map(|s| s.name()).collect();
@@ -110,13 +122,15 @@ async fn run(scenario: Scenario, strategy: Strategy, options: &Options) -> Resul
     let start = Instant::now();
     let primary = SimProvider::new(Role::Primary, scenario, options.seed, start);
     let backup = SimProvider::new(Role::Backup, scenario, options.seed, start);
-    let service = strategies::build(strategy, &primary, &backup, options.seed)?;
+    let services = (0..options.processes)
+        .map(|process| strategies::build(strategy, &primary, &backup, options.seed ^ process))
+        .collect::<Result<Vec<_>, _>>()?;
     let gap = RUN / u32::try_from(options.requests).unwrap_or(u32::MAX);
     let mut tasks = Vec::with_capacity(options.requests as usize);
     for id in 0..options.requests {
         tokio::time::sleep_until(start + gap * id as u32).await;
-        let service = service.clone();
         let client = id % options.clients;
+        let service = services[(client % options.processes) as usize].clone();
         tasks.push(tokio::spawn(async move {
             let request = Request::builder()
                 .method("POST")
@@ -191,10 +205,12 @@ fn main() -> Result<(), BoxError> {
         .start_paused(true)
         .build()?;
     println!(
-        "{} requests from {} clients over {} s of virtual time, seed {}, patience {} s; \
-         latency percentiles over all requests (a failure counts at the time it failed).\n",
+        "{} requests from {} clients ({} process(es)) over {} s of virtual time, seed {}, \
+         patience {} s; latency percentiles over all requests (a failure counts at the time \
+         it failed).\n",
         options.requests,
         options.clients,
+        options.processes,
         RUN.as_secs(),
         options.seed,
         PATIENCE.as_secs(),
@@ -217,6 +233,7 @@ mod tests {
             requests: 300,
             scenarios: vec![scenario],
             clients: 20,
+            processes: 1,
             herd: false,
         };
         let runtime = tokio::runtime::Builder::new_current_thread()
