@@ -43,7 +43,7 @@ pub(crate) fn trial(clients: u64, jitter: Jitter, seed: u64) -> Trial {
     }
     let slot_nanos = SLOT.as_nanos() as u64;
     let (mut calls, mut done) = (0u64, Duration::ZERO);
-    while let Some((&(slot, _, client), &(retries, previous))) = pending.first_key_value() {
+    while let Some(&(slot, _, client)) = pending.keys().next() {
         // The first call of the slot wins; every other call in it conflicts.
         let mut losers = Vec::new();
         while let Some(entry) = pending.first_entry() {
@@ -56,7 +56,6 @@ pub(crate) fn trial(clients: u64, jitter: Jitter, seed: u64) -> Trial {
             }
         }
         calls += 1 + losers.len() as u64;
-        let _ = (retries, previous);
         done = Duration::from_nanos((slot + 1) * slot_nanos);
         for (loser, (retries, previous)) in losers {
             let retry = retries + 1;
