@@ -131,6 +131,8 @@ mod scoped;
 ))]
 pub use self::builder::ServiceBuilderExt;
 pub use self::config_error::InvalidConfig;
+#[cfg(any(feature = "retry", feature = "circuit-breaker", feature = "llm"))]
+pub use self::rng::seed_thread_rng;
 
 /// The boxed error type used across the Tower ecosystem.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -20,6 +20,25 @@ fn seed() -> u64 {
     hasher.finish() | 1
 }
 
+/// Seeds the calling thread's random source, which draws the retry
+/// jitter, the breaker's open-period jitter, unseeded weighted routing and
+/// idempotency keys.
+///
+/// For tests and simulations on a current-thread runtime, where the same
+/// seed must give the same run. Each thread is otherwise seeded from the
+/// process's random keys so that clients never jitter in lockstep; a
+/// production program should not call this (two threads or processes
+/// seeded alike draw the same jitter and make the same idempotency keys).
+///
+/// ```
+/// tower_failover::seed_thread_rng(7);
+/// ```
+pub fn seed_thread_rng(seed: u64) {
+    // xorshift must never be seeded with zero; mix the seed so that
+    // neighbouring seeds do not start in neighbouring states.
+    STATE.with(|state| state.set(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1));
+}
+
 /// A uniformly distributed `u64`.
 pub(crate) fn next_u64() -> u64 {
     STATE.with(|state| {

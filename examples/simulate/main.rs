@@ -119,6 +119,10 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
 
 /// Runs `strategy` through `scenario`: fresh providers, the same arrivals.
 async fn run(scenario: Scenario, strategy: Strategy, options: &Options) -> Result<Run, BoxError> {
+    // The crate's own jitter (retry backoff, idempotency keys) draws from a
+    // per-thread source; the runtime is current-thread, so seeding it here
+    // makes the stack's row the same on every run of a seed.
+    tower_failover::seed_thread_rng(options.seed);
     let start = Instant::now();
     let primary = SimProvider::new(Role::Primary, scenario, options.seed, start);
     let backup = SimProvider::new(Role::Backup, scenario, options.seed, start);
