@@ -238,11 +238,13 @@ async fn least_latency_tries_untried_tiers_then_the_fastest_and_follows_a_recove
         // Very slow: once sampled, out of the way for the rest.
         vec![ok().after(Duration::from_secs(60))],
     ]);
-    let policy = LeastLatency::builder()
-        .half_life(Duration::from_secs(1))
-        .build()
-        .unwrap();
-    let layer = three.builder().route(policy).build().unwrap();
+    let policy = Arc::new(
+        LeastLatency::builder()
+            .half_life(Duration::from_secs(1))
+            .build()
+            .unwrap(),
+    );
+    let layer = three.builder().route(policy.clone()).build().unwrap();
     let mut firsts = Vec::new();
     for _ in 0..3 {
         firsts.push(three.send(&layer, request()).await.1);
@@ -254,6 +256,8 @@ async fn least_latency_tries_untried_tiers_then_the_fastest_and_follows_a_recove
     // primary's (50 ms) the furthest: it is first, and turns slow.
     let (_, calls) = three.send(&layer, request()).await;
     assert_eq!(calls, ["primary"]);
+    // A slower sample replaces the estimate at once.
+    assert_eq!(policy.estimate(0), Some(Duration::from_secs(2)));
 
     // Now `second` (100 ms) leads; the primary's 2 s decays by half every
     // second and falls below 100 ms after about 4.3 s, i.e. some 43 calls.

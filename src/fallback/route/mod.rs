@@ -93,7 +93,28 @@ pub trait Route<Req>: Send + Sync {
     }
 }
 
+/// A boxed route, e.g. one chosen at run time.
 impl<Req, R: Route<Req> + ?Sized> Route<Req> for Box<R> {
+    fn order(&self, request: &Req, tiers: &Tiers<'_, Req>, order: &mut Order) {
+        (**self).order(request, tiers, order);
+    }
+
+    fn observes(&self) -> bool {
+        (**self).observes()
+    }
+
+    fn observe(&self, position: usize, observed: Observed) {
+        (**self).observe(position, observed);
+    }
+
+    fn tiers(&self) -> Option<usize> {
+        (**self).tiers()
+    }
+}
+
+/// A shared route: keep a clone to read what it learned (e.g.
+/// [`LeastLatency::estimate`]).
+impl<Req, R: Route<Req> + ?Sized> Route<Req> for std::sync::Arc<R> {
     fn order(&self, request: &Req, tiers: &Tiers<'_, Req>, order: &mut Order) {
         (**self).order(request, tiers, order);
     }
