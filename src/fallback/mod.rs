@@ -302,10 +302,10 @@ where
             replay,
             record,
         } = &self.layer;
-        let order = match &chain.route {
-            None => None,
-            Some(route) => Some(chain.order(&**route, &request)),
-        };
+        let order = chain
+            .route
+            .as_ref()
+            .map(|route| chain.order(&**route, &request));
         let later = match &order {
             None => !chain.tiers.is_empty(),
             Some(order) if order.first() == Some(0) => order.len() > 1,
