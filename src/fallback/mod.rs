@@ -53,7 +53,7 @@
 //! and the skips, and how many requests fell back at all. Every decision
 //! after a failure emits a `tracing` event (`layer = "fallback"`, `tier`,
 //! `name`, `outcome` = `failure`, `fallback`, `skipped`, `served`,
-//! `returned`, `static`, `exhausted` or `deadline`, `kind` or `reason`,
+//! `returned`, `static`, `exhausted`, `deadline` or `no_route`, `kind` or `reason`,
 //! `attempts`); a primary that serves at once emits nothing.
 //!
 //! # Readiness and cost
@@ -114,7 +114,9 @@
 //!   response does not stand in, as no tier failed;
 //! - [`ServedBy`] and the [`FallbackHandle`]'s counters keep the configured
 //!   positions and names; [`fell_back`](FallbackHandle::fell_back) counts
-//!   requests that moved past the first tier tried.
+//!   requests that moved past the first tier tried. A tier the route left
+//!   out is not counted as [skipped](TierStats::skipped): that counter
+//!   stays about the way down after a failure.
 //!
 //! With [`Static`] (or no route) no order is computed: the happy path costs
 //! what it did. A route costs its [`order`](Route::order) call per request
