@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tower_service::Service;
 
-use super::route::{Guards, Order, Route, Static, Tiers};
+use super::route::{Guards, Order, Route, Routing, Static, Tiers};
 use super::stats::Stats;
 use super::{FallbackGraph, FallbackLayer, InExtensions, MAX_TIERS, Tier};
 use crate::InvalidConfig;
@@ -182,14 +182,12 @@ impl<T, Req, Res, C, R, M> FallbackBuilder<T, Req, Res, C, R, M> {
 
     /// Orders the tiers per request with `route` (see
     /// [Routing](super#routing)) instead of the configured order;
-    /// [`Static`] keeps the configured order and the fast path.
+    /// [`Static`] (or [`Routing::Static`]) keeps the configured order and
+    /// the fast path.
     pub fn route(mut self, route: impl Route<Req> + 'static) -> Self {
         let any: &dyn std::any::Any = &route;
-        self.route = if any.is::<Static>() {
-            None
-        } else {
-            Some(Box::new(route))
-        };
+        let fixed = any.is::<Static>() || matches!(any.downcast_ref(), Some(Routing::Static));
+        self.route = if fixed { None } else { Some(Box::new(route)) };
         self
     }
 

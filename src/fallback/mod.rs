@@ -118,6 +118,10 @@
 //!   out is not counted as [skipped](TierStats::skipped): that counter
 //!   stays about the way down after a failure.
 //!
+//! [`Routing`] names the policies that need no code (static, weighted,
+//! least latency) so that configuration can choose one; with the `serde`
+//! feature it deserializes from `"least_latency"` or `{ weighted = [3, 1] }`.
+//!
 //! With [`Static`] (or no route) no order is computed: the happy path costs
 //! what it did. A route costs its [`order`](Route::order) call per request
 //! (tens of nanoseconds for the policies here, no allocation); one that
@@ -235,8 +239,8 @@ pub use self::future::ResponseFuture;
 pub use self::graph::{DEFAULT_MAX_DEPTH, FallbackGraph, FallbackGraphBuilder, GraphChain};
 pub use self::layer::FallbackLayer;
 pub use self::route::{
-    Capability, CostAware, LeastLatency, LeastLatencyBuilder, Observed, Order, Route, Static,
-    Tiers, Weighted,
+    Capability, CostAware, LeastLatency, LeastLatencyBuilder, Observed, Order, Route, Routing,
+    Static, Tiers, Weighted,
 };
 pub use self::served::{InExtensions, RecordServedBy, ServedBy};
 pub use self::stats::{FallbackHandle, TierStats};

@@ -9,7 +9,7 @@ use tower::{Layer, Service, ServiceExt};
 use tower_failover::BoxError;
 use tower_failover::fallback::{
     Capability, CostAware, FallbackBuilder, FallbackHandle, FallbackLayer, LeastLatency, NoRoute,
-    Order, Route, ServedBy, Static, Tier, Tiers, Weighted,
+    Order, Route, Routing, ServedBy, Static, Tier, Tiers, Weighted,
 };
 
 use crate::support::{Step, TrackedBody, Upstream, cancel_at_every_poll, ok, request, status};
@@ -427,6 +427,29 @@ async fn cancelling_a_routed_call_at_every_poll_leaves_no_tier_half_called() {
         (service, upstreams.to_vec())
     })
     .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn routing_by_name_delegates_to_its_policy() {
+    let three = Three::new([
+        vec![ok().after(Duration::from_millis(10))],
+        vec![ok()],
+        vec![ok()],
+    ]);
+    let layer = three.builder().route(Routing::Static).build().unwrap();
+    for _ in 0..2 {
+        assert_eq!(three.send(&layer, request()).await.1, ["primary"]);
+    }
+
+    // Observed: the primary has a sample, `second` none, so it goes first.
+    let policy = Routing::LeastLatency(Box::default());
+    let layer = three.builder().route(policy).build().unwrap();
+    assert_eq!(three.send(&layer, request()).await.1, ["primary"]);
+    assert_eq!(three.send(&layer, request()).await.1, ["second"]);
+
+    let weighted = Routing::Weighted(Weighted::new([1, 1]).unwrap());
+    let error = three.builder().route(weighted).build().unwrap_err();
+    assert_eq!(error.field(), "route");
 }
 
 #[test]

@@ -7,6 +7,7 @@ mod capability;
 mod cost;
 mod least_latency;
 mod order;
+mod routing;
 mod static_order;
 mod weighted;
 
@@ -17,6 +18,7 @@ pub use self::capability::Capability;
 pub use self::cost::CostAware;
 pub use self::least_latency::{LeastLatency, LeastLatencyBuilder};
 pub use self::order::Order;
+pub use self::routing::Routing;
 pub use self::static_order::Static;
 pub use self::weighted::Weighted;
 use super::Tier;
