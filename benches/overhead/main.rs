@@ -41,6 +41,8 @@ fn happy_path(c: &mut Criterion) {
     bench!("breaker_closed_time_window", breaker_closed_time_window());
     bench!("stack", stack());
     bench!("fallback", fallback(false));
+    bench!("fallback_least_latency", fallback_least_latency());
+    bench!("fallback_weighted", fallback_weighted());
     bench!("bare_http", upstream_http());
     bench!("fallback_http_served_by", fallback_http());
     bench!("full_stack", full_stack(false));

@@ -13,7 +13,7 @@ use tower_failover::circuit_breaker::{
 };
 use tower_failover::classify::{FailureKind, Outcome};
 use tower_failover::deadline::{AttemptTimeoutLayer, TimeoutBudgetLayer};
-use tower_failover::fallback::{FallbackLayer, Tier};
+use tower_failover::fallback::{FallbackLayer, LeastLatency, Route, Tier, Weighted};
 use tower_failover::retry::{Backoff, RetryLayer, RetryPolicy};
 
 /// The request: `Copy`, so a retry layer's copy is free.
@@ -119,6 +119,33 @@ pub fn fallback(fail: bool) -> impl Service<Request, Response = u64> + Clone {
         .build()
         .unwrap()
         .layer(upstream(fail))
+}
+
+/// The fallback layer alone, as [`fallback`], with its tiers ordered per
+/// request by `route`.
+pub fn fallback_routed(
+    route: impl Route<Request> + 'static,
+) -> impl Service<Request, Response = u64> + Clone {
+    FallbackLayer::builder("primary")
+        .tier(Tier::new("backup", upstream(false)))
+        .classifier(classify::<BoxError> as Classifier<BoxError>)
+        .record(())
+        .route(route)
+        .build()
+        .unwrap()
+        .layer(upstream(false))
+}
+
+/// [`fallback_routed`] by least latency: both tiers answer at once, so each
+/// request reads the clock twice and sorts two estimates.
+pub fn fallback_least_latency() -> impl Service<Request, Response = u64> + Clone {
+    fallback_routed(LeastLatency::default())
+}
+
+/// [`fallback_routed`] by equal weights: half the requests go to the
+/// backup first (cloning its service, as a fallback does).
+pub fn fallback_weighted() -> impl Service<Request, Response = u64> + Clone {
+    fallback_routed(Weighted::new([1, 1]).unwrap())
 }
 
 /// An upstream answering an empty `http::Response` at once.

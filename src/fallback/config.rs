@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tower_service::Service;
 
+use super::route::{Guards, Order, Route, Routing, Static, Tiers};
 use super::stats::Stats;
 use super::{FallbackGraph, FallbackLayer, InExtensions, MAX_TIERS, Tier};
 use crate::InvalidConfig;
@@ -32,9 +33,22 @@ pub(super) struct Chain<T, Req, Res> {
     pub(super) respond: Option<Respond<Res>>,
     pub(super) content_filtered: bool,
     pub(super) stats: Arc<Stats>,
+    // `None` for the configured order (the fast path).
+    pub(super) route: Option<Box<dyn Route<Req>>>,
+    // Whether the route wants each tier timed.
+    pub(super) observes: bool,
 }
 
 impl<T, Req, Res> Chain<T, Req, Res> {
+    /// The order `route` gives `request`.
+    pub(super) fn order(&self, route: &dyn Route<Req>, request: &Req) -> Order {
+        let len = self.tiers.len() + 1;
+        let mut order = Order::configured(len);
+        let guards: &dyn Guards<Req> = &self.tiers;
+        route.order(request, &Tiers::new(&self.stats, guards, len), &mut order);
+        order
+    }
+
     /// The name of tier `index` (0 for the primary; one past the last tier
     /// for the static response).
     pub(super) fn name(&self, index: usize) -> &Name {
@@ -65,6 +79,7 @@ impl<T, Req, Res> fmt::Debug for Chain<T, Req, Res> {
             .field("primary_timeout", &self.primary_timeout)
             .field("static_response", &self.respond.is_some())
             .field("content_filtered", &self.content_filtered)
+            .field("routed", &self.route.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -80,6 +95,7 @@ pub struct FallbackBuilder<T, Req, Res, C = DefaultClassifier, R = CloneReplay, 
     tiers: Vec<Tier<T, Req>>,
     respond: Option<Respond<Res>>,
     content_filtered: bool,
+    route: Option<Box<dyn Route<Req>>>,
     classifier: C,
     replay: R,
     record: M,
@@ -93,6 +109,7 @@ impl<T, Req, Res> FallbackBuilder<T, Req, Res> {
             tiers: Vec::new(),
             respond: None,
             content_filtered: false,
+            route: None,
             classifier: DefaultClassifier,
             replay: CloneReplay,
             record: InExtensions,
@@ -163,6 +180,17 @@ impl<T, Req, Res, C, R, M> FallbackBuilder<T, Req, Res, C, R, M> {
         self
     }
 
+    /// Orders the tiers per request with `route` (see
+    /// [Routing](super#routing)) instead of the configured order;
+    /// [`Static`] (or [`Routing::Static`]) keeps the configured order and
+    /// the fast path.
+    pub fn route(mut self, route: impl Route<Req> + 'static) -> Self {
+        let any: &dyn std::any::Any = &route;
+        let fixed = any.is::<Static>() || matches!(any.downcast_ref(), Some(Routing::Static));
+        self.route = if fixed { None } else { Some(Box::new(route)) };
+        self
+    }
+
     /// Classifies results with `classifier` instead of the
     /// [`DefaultClassifier`]. It sees every error as a
     /// [`BoxError`](crate::BoxError).
@@ -195,6 +223,7 @@ impl<T, Req, Res, C, R, M> FallbackBuilder<T, Req, Res, C, R, M> {
             tiers: self.tiers,
             respond: self.respond,
             content_filtered: self.content_filtered,
+            route: self.route,
             classifier,
             replay,
             record,
@@ -206,7 +235,9 @@ impl<T, Req, Res, C, R, M> FallbackBuilder<T, Req, Res, C, R, M> {
     /// # Errors
     ///
     /// A tier name that is empty, used twice or [`STATIC_RESPONSE`]; a zero
-    /// timeout; more than [`MAX_TIERS`] tiers (the primary included).
+    /// timeout; more than [`MAX_TIERS`] tiers (the primary included); a
+    /// [route](Self::route) set up for another number of tiers (field
+    /// `route`).
     pub fn build(self) -> Result<FallbackLayer<T, Req, Res, C, R, M>, InvalidConfig>
     where
         T: Service<Req, Response = Res>,
@@ -224,6 +255,15 @@ impl<T, Req, Res, C, R, M> FallbackBuilder<T, Req, Res, C, R, M> {
             .find(|t| t.timeout == Some(Duration::ZERO))
         {
             return Err(invalid("timeout", "must not be zero").with_detail(tier.name.as_str()));
+        }
+        if let Some(expected) = self.route.as_ref().and_then(|route| route.tiers()) {
+            if expected != self.tiers.len() + 1 {
+                return Err(invalid(
+                    "route",
+                    "the route is set up for another number of tiers (one per tier, the primary first)",
+                )
+                .with_detail(format!("{expected} for {}", self.tiers.len() + 1)));
+            }
         }
         let mut names = HashSet::new();
         let all = std::iter::once(&self.primary).chain(self.tiers.iter().map(|t| &t.name));
@@ -258,6 +298,8 @@ impl<T, Req, Res, C, R, M> FallbackBuilder<T, Req, Res, C, R, M> {
             respond: self.respond,
             content_filtered: self.content_filtered,
             stats: Arc::new(Stats::new(counted)),
+            observes: self.route.as_ref().is_some_and(|route| route.observes()),
+            route: self.route,
         };
         Ok(FallbackLayer::from_parts(
             Arc::new(chain),
@@ -280,6 +322,7 @@ impl<T: fmt::Debug, Req, Res, C: fmt::Debug, R: fmt::Debug, M: fmt::Debug> fmt::
             .field("tiers", &self.tiers)
             .field("static_response", &self.respond.is_some())
             .field("content_filtered", &self.content_filtered)
+            .field("routed", &self.route.is_some())
             .field("classifier", &self.classifier)
             .field("replay", &self.replay)
             .field("record", &self.record)

@@ -5,9 +5,10 @@
 
 use std::fmt;
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
+use serde::de::{self, Deserialize, Deserializer, MapAccess, Unexpected, Visitor};
 
-use super::{FallbackGraph, FallbackGraphBuilder};
+use super::{FallbackGraph, FallbackGraphBuilder, LeastLatency, Routing, Weighted};
+use crate::de::HumaneDuration;
 
 /// Deserializes a graph from a table of model → ordered fallback list, in
 /// declaration order (as far as the format keeps it: see below), checked by [`FallbackGraphBuilder::build`] (unknown
@@ -123,4 +124,103 @@ impl<'de> de::DeserializeSeed<'de> for Routes {
             nested: true,
         })
     }
+}
+
+/// Deserializes a [`Routing`] from its name, or a one-key table with its
+/// settings:
+///
+/// ```toml
+/// routing = "static"                  # the default
+/// routing = "least_latency"           # half-life and failure penalty 10 s
+/// routing = { least_latency = { half_life = "30s", failure_penalty = "5s" } }
+/// routing = { weighted = [3, 1] }     # one weight per tier, the primary first
+/// ```
+///
+/// The policies' own checks are the message: `invalid fallback setting
+/// half_life: must not be zero`.
+///
+/// ```
+/// use tower_failover::fallback::Routing;
+///
+/// #[derive(Debug, serde::Deserialize)]
+/// struct Config {
+///     routing: Routing,
+/// }
+///
+/// let config: Config = toml::from_str(r#"routing = { weighted = [3, 1] }"#)?;
+/// assert!(matches!(config.routing, Routing::Weighted(_)));
+/// let config: Config = toml::from_str(r#"routing = "least_latency""#)?;
+/// assert!(matches!(config.routing, Routing::LeastLatency(_)));
+///
+/// let error = toml::from_str::<Config>(r#"routing = { least_latency = { half_life = "0s" } }"#)
+///     .unwrap_err();
+/// assert!(error.to_string().contains("invalid fallback setting half_life: must not be zero"));
+/// let error = toml::from_str::<Config>(r#"routing = { weighted = [0, 0] }"#).unwrap_err();
+/// assert!(error.to_string().contains("invalid fallback setting weights"));
+/// # Ok::<(), toml::de::Error>(())
+/// ```
+impl<'de> Deserialize<'de> for Routing {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(RoutingVisitor)
+    }
+}
+
+struct RoutingVisitor;
+
+impl<'de> Visitor<'de> for RoutingVisitor {
+    type Value = Routing;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            r#""static", "least_latency", { least_latency = { half_life, failure_penalty } } or { weighted = [weights…] }"#,
+        )
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<Routing, E> {
+        match value {
+            "static" => Ok(Routing::Static),
+            "least_latency" => Ok(Routing::LeastLatency(Box::default())),
+            _ => Err(E::invalid_value(Unexpected::Str(value), &self)),
+        }
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Routing, A::Error> {
+        let Some(key) = map.next_key::<String>()? else {
+            return Err(de::Error::invalid_length(0, &self));
+        };
+        let routing = match key.as_str() {
+            "least_latency" => {
+                let raw: RawLeastLatency = map.next_value()?;
+                let mut builder = LeastLatency::builder();
+                if let Some(HumaneDuration(half_life)) = raw.half_life {
+                    builder = builder.half_life(half_life);
+                }
+                if let Some(HumaneDuration(penalty)) = raw.failure_penalty {
+                    builder = builder.failure_penalty(penalty);
+                }
+                Routing::LeastLatency(Box::new(builder.build().map_err(de::Error::custom)?))
+            }
+            "weighted" => {
+                let weights: Vec<u32> = map.next_value()?;
+                Routing::Weighted(Weighted::new(weights).map_err(de::Error::custom)?)
+            }
+            _ => {
+                return Err(de::Error::unknown_field(
+                    &key,
+                    &["least_latency", "weighted"],
+                ));
+            }
+        };
+        if map.next_key::<String>()?.is_some() {
+            return Err(de::Error::invalid_length(2, &self));
+        }
+        Ok(routing)
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLeastLatency {
+    half_life: Option<HumaneDuration>,
+    failure_penalty: Option<HumaneDuration>,
 }

@@ -10,8 +10,9 @@ use tokio::time::{Instant, Sleep};
 use tower_service::Service;
 
 use super::config::Chain;
+use super::route::{Observed, Order};
 use super::stats::Count;
-use super::{RecordServedBy, ServedBy};
+use super::{NoRoute, RecordServedBy, ServedBy};
 use crate::BoxError;
 use crate::classify::{Classify, Failure, FailureKind, Outcome};
 use crate::deadline::{AttemptTimedOut, Deadline, DeadlineExceeded};
@@ -28,35 +29,51 @@ pin_project! {
     /// Dropping it drops the tier call in flight (or the tier service being
     /// made ready, with whatever it reserved): no tier is left half-called.
     #[must_use = "futures do nothing unless polled"]
-    pub struct ResponseFuture<F, T, Req, Res, C, R, M>
+    pub struct ResponseFuture<S, T, Req, Res, C, R, M>
     where
+        S: Service<Req>,
         T: Service<Req>,
     {
         #[pin]
-        state: State<F, T, T::Future>,
+        state: State<S, S::Future, T, T::Future>,
         #[pin]
         timer: Option<Sleep>,
-        run: Run<T, Req, Res, C, R, M>,
+        run: Run<S, T, Req, Res, C, R, M>,
     }
 }
 
 pin_project! {
     #[project = StateProj]
-    enum State<F, T, G> {
-        // The primary's call, made in `Fallback::call`.
+    enum State<S, F, T, G> {
+        // The primary's call: made in `Fallback::call` when the primary is
+        // first, or on a clone of it when a route put it later.
         Primary { #[pin] call: F },
+        // A clone of the primary, being made ready (a route put it later).
+        PrimaryReady { service: S },
         // A fallback tier's service (a clone), being made ready.
         Ready { service: T },
         // A fallback tier's call.
         Tier { #[pin] call: G },
+        // The route put a tier other than the primary first (or none):
+        // nothing called yet.
+        Route,
         // Nothing in flight: the timer fired, or the answer is out.
         Done,
     }
 }
 
 /// The bookkeeping of one logical call, apart from the future in flight.
-struct Run<T, Req, Res, C, R, M> {
+struct Run<S, T, Req, Res, C, R, M> {
     chain: Arc<Chain<T, Req, Res>>,
+    // The route's order; `None` for the configured one.
+    order: Option<Order>,
+    // How far along the order the call is: the current tier is at this
+    // step (the configured order's step is the tier's position).
+    step: usize,
+    // A clone of the primary, when a route put it after another tier.
+    primary: Option<S>,
+    // When the current tier was entered, if the route observes latencies.
+    started: Option<Instant>,
     // The caller's request, kept to copy for the next tiers; `None` when
     // there are no tiers or it cannot be copied.
     request: Option<Req>,
@@ -145,27 +162,38 @@ fn tier_deadline(timeout: Option<Duration>, deadline: Option<Limit>) -> Option<L
     })
 }
 
-impl<F, T, Req, Res, C, R, M> ResponseFuture<F, T, Req, Res, C, R, M>
+/// The logical call's deadline, as it is now.
+#[inline]
+fn current_deadline() -> Option<Limit> {
+    Deadline::current_tier().map(|(deadline, tier)| Limit {
+        at: deadline.instant(),
+        tier,
+    })
+}
+
+impl<S, T, Req, Res, C, R, M> ResponseFuture<S, T, Req, Res, C, R, M>
 where
+    S: Service<Req>,
     T: Service<Req>,
 {
     /// Calls the primary (`call`, bounded by `timeout`) and returns the
-    /// future that sees the request through the tiers.
+    /// future that sees the request through the tiers (in `order`, or the
+    /// configured order).
     #[inline]
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         timeout: Option<Duration>,
-        call: impl FnOnce() -> F,
+        call: impl FnOnce() -> S::Future,
         chain: Arc<Chain<T, Req, Res>>,
         request: Option<Req>,
+        order: Option<Order>,
         classifier: C,
         replay: R,
         record: M,
     ) -> Self {
-        let deadline = Deadline::current_tier().map(|(deadline, tier)| Limit {
-            at: deadline.instant(),
-            tier,
-        });
+        let deadline = current_deadline();
         let tier_deadline = tier_deadline(timeout, deadline);
+        let started = chain.observes.then(Instant::now);
         let call = match tier_deadline {
             Some(limit) => limit.scope(call),
             None => call(),
@@ -175,6 +203,10 @@ where
             timer: None,
             run: Run {
                 chain,
+                order,
+                step: 0,
+                primary: None,
+                started,
                 request,
                 classifier,
                 replay,
@@ -192,12 +224,52 @@ where
             },
         }
     }
+
+    /// The future of a request whose route put another tier than the
+    /// primary first, or none: nothing is called until it is polled.
+    /// `primary` is a clone of the primary if the order holds it.
+    pub(super) fn routed(
+        chain: Arc<Chain<T, Req, Res>>,
+        request: Req,
+        primary: Option<S>,
+        order: Order,
+        classifier: C,
+        replay: R,
+        record: M,
+    ) -> Self {
+        Self {
+            state: State::Route,
+            timer: None,
+            run: Run {
+                chain,
+                order: Some(order),
+                step: 0,
+                primary,
+                started: None,
+                request: Some(request),
+                classifier,
+                replay,
+                record,
+                deadline: current_deadline(),
+                tier: order.first().unwrap_or(0),
+                tier_deadline: None,
+                calls: 0,
+                too_long: false,
+                best: None,
+                #[cfg(feature = "metrics")]
+                waiting_since: None,
+                // Nothing to cancel until a tier is entered.
+                #[cfg(feature = "metrics")]
+                done: true,
+            },
+        }
+    }
 }
 
-impl<F, T, Req, Res, C, R, M, E> Future for ResponseFuture<F, T, Req, Res, C, R, M>
+impl<S, T, Req, Res, C, R, M> Future for ResponseFuture<S, T, Req, Res, C, R, M>
 where
-    F: Future<Output = Result<Res, E>>,
-    E: Into<BoxError>,
+    S: Service<Req, Response = Res>,
+    S::Error: Into<BoxError>,
     T: Service<Req, Response = Res> + Clone,
     T::Error: Into<BoxError>,
     C: Classify<Res, BoxError>,
@@ -229,6 +301,18 @@ where
                         Poll::Pending => Poll::Pending,
                     }
                 }
+                StateProj::PrimaryReady { service } => {
+                    match run.poll_tier(|cx| service.poll_ready(cx), cx) {
+                        Poll::Ready(Ok(())) => {
+                            let call = run.call_primary(service);
+                            this.state.set(State::Primary { call });
+                            continue;
+                        }
+                        Poll::Ready(Err(error)) => Poll::Ready(run.settle(Err(error.into()))),
+                        Poll::Pending => Poll::Pending,
+                    }
+                }
+                StateProj::Route => Poll::Ready(run.start()),
                 StateProj::Done => panic!("fallback future polled after it completed"),
             };
             let next = match polled {
@@ -265,17 +349,24 @@ where
                     }
                     return Poll::Ready(result);
                 }
-                Next::Try(tier) => {
-                    let service = run.enter(tier);
-                    this.state.set(State::Ready { service });
-                }
+                Next::Try(step) => match run.enter(step) {
+                    Entered::Primary(service) => this.state.set(State::PrimaryReady { service }),
+                    Entered::Tier(service) => this.state.set(State::Ready { service }),
+                },
             }
         }
     }
 }
 
-impl<T, Req, Res, C, R, M> Run<T, Req, Res, C, R, M>
+/// The service of the tier a call moves on to, to be made ready.
+enum Entered<S, T> {
+    Primary(S),
+    Tier(T),
+}
+
+impl<S, T, Req, Res, C, R, M> Run<S, T, Req, Res, C, R, M>
 where
+    S: Service<Req, Response = Res>,
     T: Service<Req, Response = Res>,
     C: Classify<Res, BoxError>,
     R: Replay<Req>,
@@ -297,27 +388,85 @@ where
         polled
     }
 
-    /// Moves on to tier `tier` (not the primary): starts its clock and
+    /// The position of the tier tried at `step`, if any.
+    #[inline]
+    fn position(&self, step: usize) -> Option<usize> {
+        match &self.order {
+            None => (step <= self.chain.tiers.len()).then_some(step),
+            Some(order) => order.get(step),
+        }
+    }
+
+    /// The first move of a routed call: its first tier, or `NoRoute`.
+    fn start(&mut self) -> Next<Res> {
+        if self.position(0).is_some() {
+            return Next::Try(0);
+        }
+        tracing::debug!(layer = "fallback", outcome = "no_route");
+        Next::Return(Err(Box::new(NoRoute::new())))
+    }
+
+    /// Moves on to the tier at `step` of the order: starts its clock and
     /// returns a clone of its service to make ready.
-    fn enter(&mut self, tier: usize) -> T
+    fn enter(&mut self, step: usize) -> Entered<S, T>
     where
         T: Clone,
     {
+        // `next_tier` and `start` only pick steps that exist.
+        let tier = self.position(step).expect("a step of the order");
+        self.step = step;
         self.tier = tier;
-        self.tier_deadline = tier_deadline(self.chain.tiers[tier - 1].timeout, self.deadline);
-        self.chain.service(tier)
+        self.started = self.chain.observes.then(Instant::now);
+        #[cfg(feature = "metrics")]
+        {
+            self.done = false;
+        }
+        if tier == 0 {
+            self.tier_deadline = tier_deadline(self.chain.primary_timeout, self.deadline);
+            // The order holds the primary once, and its clone was made for it.
+            let primary = self.primary.take();
+            Entered::Primary(primary.expect("a clone of the primary for its step"))
+        } else {
+            self.tier_deadline = tier_deadline(self.chain.tiers[tier - 1].timeout, self.deadline);
+            Entered::Tier(self.chain.service(tier))
+        }
+    }
+
+    /// Sends the request to the primary, through `service` (ready), when a
+    /// route put it after another tier.
+    fn call_primary(&mut self, service: &mut S) -> S::Future {
+        let request = self.take_request();
+        self.calls = self.calls.saturating_add(1);
+        match self.tier_deadline {
+            Some(limit) => limit.scope(|| service.call(request)),
+            None => service.call(request),
+        }
     }
 
     /// Sends the request to the current tier, through `service` (ready).
     fn call(&mut self, service: &mut T) -> T::Future {
+        let mut request = self.take_request();
         let tier = &self.chain.tiers[self.tier - 1];
+        if let Some(rewrite) = &tier.rewrite {
+            rewrite(&mut request);
+        }
+        self.calls = self.calls.saturating_add(1);
+        match self.tier_deadline {
+            Some(limit) => limit.scope(|| service.call(request)),
+            None => service.call(request),
+        }
+    }
+
+    /// The request for the current tier: a copy if a later tier may need
+    /// one, else the kept request itself.
+    fn take_request(&mut self) -> Req {
         // `next_tier` only picks a tier while the request is kept.
         let kept = self
             .request
             .take()
             .expect("a tier is tried only with the request kept");
         // Keep a copy only if a later tier may need one.
-        let mut request = if self.tier < self.chain.tiers.len() {
+        if self.position(self.step + 1).is_some() {
             match self.replay.replay(&kept) {
                 Some(copy) => {
                     self.request = Some(kept);
@@ -330,14 +479,6 @@ where
             }
         } else {
             kept
-        };
-        if let Some(rewrite) = &tier.rewrite {
-            rewrite(&mut request);
-        }
-        self.calls = self.calls.saturating_add(1);
-        match self.tier_deadline {
-            Some(limit) => limit.scope(|| service.call(request)),
-            None => service.call(request),
         }
     }
 
@@ -353,7 +494,7 @@ where
         self.chain.stats.count(self.tier, Count::Failed);
         #[cfg(feature = "metrics")]
         self.timed(false);
-        if self.tier == 0 && self.chain.respond.is_some() {
+        if self.step == 0 && self.chain.respond.is_some() {
             self.chain.stats.fell_back();
         }
         tracing::debug!(
@@ -373,6 +514,9 @@ where
         let failure = match self.classifier.classify(&result) {
             Outcome::Failure(failure) => failure,
             _ => {
+                if self.chain.observes {
+                    self.observe(true);
+                }
                 stats.count(self.tier, Count::Served);
                 #[cfg(feature = "metrics")]
                 self.timed(true);
@@ -388,6 +532,12 @@ where
                 return Next::Return(self.served(result, self.tier));
             }
         };
+        if self.chain.observes
+            && (failure.kind().counts_against_breaker()
+                || failure.kind() == FailureKind::CircuitOpen)
+        {
+            self.observe(false);
+        }
         stats.count(self.tier, Count::Failed);
         #[cfg(feature = "metrics")]
         self.timed(false);
@@ -405,11 +555,12 @@ where
             Err(Stop::Final) => false,
             Err(_) => self.chain.respond.is_some(),
         };
-        if self.tier == 0 && moves_on {
+        if self.step == 0 && moves_on {
             self.chain.stats.fell_back();
         }
         match next {
-            Ok(tier) => {
+            Ok(step) => {
+                let tier = self.position(step).unwrap_or(0);
                 #[cfg(feature = "metrics")]
                 self.fell_back_metric(tier, failure.kind());
                 tracing::debug!(
@@ -420,7 +571,7 @@ where
                     reason = failure.kind().as_str(),
                 );
                 self.keep(result, failure.kind());
-                Next::Try(tier)
+                Next::Try(step)
             }
             // The caller's fault: this result is the answer.
             Err(Stop::Final) => {
@@ -445,7 +596,25 @@ where
         }
     }
 
-    /// The next tier to try after a failure of `kind`, or why none is.
+    /// Reports the current tier's outcome to the route.
+    fn observe(&self, served: bool) {
+        let Some(route) = &self.chain.route else {
+            return;
+        };
+        let latency = self
+            .started
+            .map(|started| started.elapsed())
+            .unwrap_or_default();
+        let observed = if served {
+            Observed::Served { latency }
+        } else {
+            Observed::Failed { latency }
+        };
+        route.observe(self.tier, observed);
+    }
+
+    /// The step of the next tier to try after a failure of `kind`, or why
+    /// none is.
     fn next_tier(&mut self, kind: FailureKind) -> Result<usize, Stop> {
         let filtered = kind == FailureKind::ContentFiltered && !self.chain.content_filtered;
         if !kind.may_fall_back() || filtered {
@@ -455,17 +624,28 @@ where
             return Err(Stop::Deadline);
         }
         self.too_long |= kind == FailureKind::ContextTooLong;
-        let later = self.tier + 1..=self.chain.tiers.len();
+        let later = self.step + 1..;
         let Some(request) = &self.request else {
             // Not copyable: no later tier can be sent anything.
-            for tier in later {
+            for step in later {
+                let Some(tier) = self.position(step) else {
+                    break;
+                };
                 self.skip(tier, "not_replayable");
             }
             return Err(Stop::Exhausted);
         };
-        for tier in later {
-            if self.chain.tiers[tier - 1].accepts(request, self.too_long) {
-                return Ok(tier);
+        for step in later {
+            let Some(tier) = self.position(step) else {
+                break;
+            };
+            let accepts = match tier {
+                // The primary has no guard: like a tier without one.
+                0 => !self.too_long,
+                _ => self.chain.tiers[tier - 1].accepts(request, self.too_long),
+            };
+            if accepts {
+                return Ok(step);
             }
             self.skip(tier, if self.too_long { "context" } else { "guard" });
         }
@@ -597,7 +777,7 @@ where
 /// is gone when this runs, and without the `metrics` feature there is no
 /// drop code at all.
 #[cfg(feature = "metrics")]
-impl<T, Req, Res, C, R, M> Drop for Run<T, Req, Res, C, R, M> {
+impl<S, T, Req, Res, C, R, M> Drop for Run<S, T, Req, Res, C, R, M> {
     fn drop(&mut self) {
         if self.done {
             return;
@@ -608,8 +788,9 @@ impl<T, Req, Res, C, R, M> Drop for Run<T, Req, Res, C, R, M> {
     }
 }
 
-impl<F, T, Req, Res, C, R, M> fmt::Debug for ResponseFuture<F, T, Req, Res, C, R, M>
+impl<S, T, Req, Res, C, R, M> fmt::Debug for ResponseFuture<S, T, Req, Res, C, R, M>
 where
+    S: Service<Req>,
     T: Service<Req>,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

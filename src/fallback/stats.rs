@@ -15,6 +15,16 @@ pub(super) struct TierCounters {
     pub(super) metrics: crate::metrics::TierMetrics,
 }
 
+impl TierCounters {
+    pub(super) fn served(&self) -> u64 {
+        self.served.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn failed(&self) -> u64 {
+        self.failed.load(Ordering::Relaxed)
+    }
+}
+
 /// What a [`FallbackHandle`] reads: one set of counters per tier, the
 /// static response last if there is one.
 #[derive(Debug)]
@@ -107,7 +117,8 @@ impl FallbackHandle {
     }
 
     /// How many requests moved past the primary (to another tier or the
-    /// static response): divide by the requests made for the fallback rate.
+    /// static response), or with a [route](super::Route), past the first
+    /// tier it chose: divide by the requests made for the fallback rate.
     pub fn fell_back(&self) -> u64 {
         self.stats.fell_back.load(Ordering::Relaxed)
     }

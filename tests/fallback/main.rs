@@ -7,6 +7,7 @@ mod support;
 mod chain_model;
 mod drops;
 mod graph;
+mod routing;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
