@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use support::{Step, Upstream, cancel_at_every_poll, io_error, ok, request, status};
 use tokio::time::Instant;
-use tower::{Layer, ServiceBuilder, ServiceExt};
+use tower::{Layer, Service, ServiceBuilder, ServiceExt};
 use tower_failover::ServiceBuilderExt;
 use tower_failover::deadline::{DeadlineExceeded, TimeoutBudgetLayer};
 use tower_failover::hedge::{
@@ -66,11 +66,14 @@ async fn the_hedge_is_sent_at_the_delay_and_its_answer_wins() {
     let upstream = Upstream::new([status(201).after(ms(10_000)), ok().after(ms(20))]);
     let config = fixed(100).build().unwrap();
     let handle = config.handle();
-    let (result, elapsed) = call(hedge(&upstream, config)).await;
-    assert_eq!(result, Ok(200), "the hedge's answer");
-    assert_eq!(elapsed, ms(120));
+    let mut service = hedge(&upstream, config);
+    let mut future = std::pin::pin!(service.ready().await.unwrap().call(request()));
+    let response = (&mut future).await.unwrap();
+    assert_eq!(response.status(), 200, "the hedge's answer");
     assert_eq!(upstream.call_offsets(), [ms(0), ms(100)]);
-    // The first attempt's future was dropped as soon as the hedge won.
+    assert_eq!(Instant::now() - upstream.calls()[0].at, ms(120));
+    // The first attempt's future was dropped as soon as the hedge won, not
+    // when the hedge's future is.
     assert_eq!(upstream.live_futures(), 0);
     assert_eq!((handle.hedges_sent(), handle.hedges_won()), (1, 1));
 }
@@ -80,9 +83,12 @@ async fn the_first_attempt_still_wins_when_it_answers_first() {
     let upstream = Upstream::new([status(201).after(ms(150)), ok().after(ms(500))]);
     let config = fixed(100).build().unwrap();
     let handle = config.handle();
-    let (result, elapsed) = call(hedge(&upstream, config)).await;
-    assert_eq!((result, elapsed), (Ok(201), ms(150)));
+    let mut service = hedge(&upstream, config);
+    let mut future = std::pin::pin!(service.ready().await.unwrap().call(request()));
+    let response = (&mut future).await.unwrap();
+    assert_eq!(response.status(), 201);
     assert_eq!(upstream.call_count(), 2);
+    // Dropped when the answer came, not when the future is.
     assert_eq!(upstream.live_futures(), 0, "the hedge was dropped");
     assert_eq!((handle.hedges_sent(), handle.hedges_won()), (1, 0));
 }
