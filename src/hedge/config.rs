@@ -23,7 +23,9 @@ pub enum HedgeDelay {
     /// The `p`th percentile (0 < `p` < 100, e.g. `95.0`) of the latencies
     /// of recent successful calls, once at least `min_samples` of them were
     /// seen; `fallback` until then. Recent means the last one to two
-    /// [`latency_window`](HedgeConfigBuilder::latency_window)s.
+    /// [`latency_window`](HedgeConfigBuilder::latency_window)s. The
+    /// percentile is computed when the `min_samples`th call is recorded,
+    /// then again every 64th, so reading it costs one atomic load.
     Percentile {
         /// The percentile, strictly between 0 and 100.
         p: f64,
@@ -199,7 +201,7 @@ impl State {
     }
 
     /// Records a successful call's latency, and refreshes the delay every
-    /// eighth call (and at `min_samples`).
+    /// 64th call (and at `min_samples`).
     pub(super) fn record(&self, start: Instant) {
         let (Some(latencies), HedgeDelay::Percentile { p, min_samples, .. }) =
             (&self.latencies, self.delay)
@@ -209,7 +211,7 @@ impl State {
         let now = Instant::now();
         latencies.record(now, now.saturating_duration_since(start));
         let n = self.records.fetch_add(1, Ordering::Relaxed) + 1;
-        if n % 8 == 0 || n == u64::from(min_samples) {
+        if n % 64 == 0 || n == u64::from(min_samples) {
             let nanos = latencies.percentile(now, p, min_samples).map_or(0, |d| {
                 u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1)
             });

@@ -53,8 +53,9 @@ struct Run<A: Service<Req>, Req, C, R, P> {
     delay: Duration,
     // When the call was made, if its latency is recorded.
     start: Option<Instant>,
-    // The most telling failure so far, returned if every attempt fails.
-    best: Option<Kept<A::Response, A::Error>>,
+    // The most telling failure so far, returned if every attempt fails;
+    // boxed, so that a call that is never hedged does not carry its room.
+    best: Option<Box<Kept<A::Response, A::Error>>>,
 }
 
 struct Kept<Res, E> {
@@ -250,6 +251,12 @@ where
         attempt: u32,
         others: bool,
     ) -> Option<Result<A::Response, A::Error>> {
+        if !others && self.best.is_none() && self.start.is_none() {
+            // The only answer there will be, and no latency to record: no
+            // need to classify it.
+            self.stop();
+            return Some(result);
+        }
         let outcome = self.shared.config.classifier().classify(&result);
         let acceptable = match &outcome {
             Outcome::Failure(failure) => !failure.kind().may_fall_back(),
@@ -306,11 +313,11 @@ where
             Some(best) => rank > best.rank || (rank == best.rank && attempt < best.attempt),
         };
         if replace {
-            self.best = Some(Kept {
+            self.best = Some(Box::new(Kept {
                 result,
                 rank,
                 attempt,
-            });
+            }));
         }
     }
 
