@@ -139,13 +139,11 @@ where
                 run.stop();
                 return Poll::Ready(run.take_best());
             }
-            // A hedge is due: send it once its service is ready.
-            if run.sending {
-                if run.send(cx).is_ready() {
-                    // Poll the hedge just sent, or see whether anything is
-                    // left in flight after its service failed.
-                    continue;
-                }
+            // A hedge is due: send it once its service is ready, then poll
+            // it (or, if its service failed instead, see whether anything
+            // is left in flight).
+            if run.sending && run.send(cx).is_ready() {
+                continue;
             }
             if run.request.is_none() || run.sending {
                 return Poll::Pending;

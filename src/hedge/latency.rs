@@ -144,7 +144,7 @@ mod tests {
             previous = i;
             assert!(micros.min(MAX_MICROS) < upper_edge(i), "{micros} in {i}");
             // Within 25 % of the value above a few microseconds.
-            if micros >= 4 && micros < MAX_MICROS {
+            if (4..MAX_MICROS).contains(&micros) {
                 assert!(
                     upper_edge(i) as f64 <= micros as f64 * 1.25 + 1.0,
                     "{micros}"

@@ -31,13 +31,13 @@
 //!   the retry policy's budget (a clone shares it) to bound retries and
 //!   hedges together. With the budget spent, no hedge is sent.
 //! - **The deadline.** A hedge is not sent when the
-//!   [`Deadline`](crate::deadline::Deadline) passes before the hedge's
+//!   [`Deadline`] passes before the hedge's
 //!   delay is over: it could not finish in time.
 //! - **Idempotency.** A hedge sends the request twice, so only requests
 //!   that may be sent twice are hedged: [`ShouldHedge`] decides, by default
 //!   every `http::Request` that does not carry [`NoHedge`] in its
 //!   extensions (for other request types, pass [`AlwaysHedge`] or a
-//!   closure). A request that cannot be copied ([`Replay`](crate::retry::Replay)
+//!   closure). A request that cannot be copied ([`Replay`]
 //!   returns `None`) is sent once. An LLM chat completion is safe to hedge
 //!   only if the caller accepts paying for it twice; behind an
 //!   [`IdempotencyLayer`](crate::llm::idempotency::IdempotencyLayer) (with
