@@ -310,6 +310,12 @@ impl<C, P> HedgeConfigBuilder<C, P> {
     /// The budget each hedge withdraws one retry from; with none left, no
     /// hedge is sent. Pass the retry policy's budget (a clone shares it) so
     /// that retries and hedges together stay within one share of the load.
+    ///
+    /// Every call through the hedge layer deposits one request. Below a
+    /// retry layer sharing the budget, each attempt is such a call, so the
+    /// budget grows by its ratio for the logical call and again for each
+    /// retry: retries and hedges together stay within `ratio × attempts`
+    /// (plus the floor), a little above `ratio × logical calls`.
     pub fn budget(mut self, budget: RetryBudget) -> Self {
         self.budget = Some(budget);
         self

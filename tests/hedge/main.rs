@@ -334,3 +334,79 @@ async fn service_builder_ext_adds_the_layer() {
     let (result, elapsed) = call(service).await;
     assert_eq!((result, elapsed), (Ok(200), ms(100)));
 }
+
+/// A service that is never ready: its `poll_ready` fails.
+#[derive(Clone, Debug)]
+struct Broken;
+
+impl Service<http::Request<String>> for Broken {
+    type Response = http::Response<support::TrackedBody>;
+    type Error = tower_failover::BoxError;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Err("hedge service broken".into()))
+    }
+
+    fn call(&mut self, _: http::Request<String>) -> Self::Future {
+        unreachable!("never ready, never called")
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hedge_service_that_fails_to_get_ready_is_that_hedges_answer() {
+    // The first attempt still answers.
+    let primary = Upstream::new([ok().after(ms(300))]);
+    let config = fixed(100).build().unwrap();
+    let handle = config.handle();
+    let layer = HedgeLayer::new(config).alternate(Broken);
+    let (result, elapsed) = call(layer.layer(primary.clone())).await;
+    assert_eq!((result, elapsed), (Ok(200), ms(300)));
+    assert_eq!(handle.hedges_sent(), 0);
+
+    // The first attempt fails too: its response beats the readiness error.
+    let primary = Upstream::new([status(503).after(ms(300))]);
+    let layer = HedgeLayer::new(fixed(100).build().unwrap()).alternate(Broken);
+    let (result, elapsed) = call(layer.layer(primary.clone())).await;
+    assert_eq!((result, elapsed), (Ok(503), ms(300)));
+
+    // The first attempt fails with an error: the one kept is the first
+    // attempt's (equals: the earlier attempt wins).
+    let primary = Upstream::new([io_error(std::io::ErrorKind::ConnectionReset).after(ms(300))]);
+    let layer = HedgeLayer::new(fixed(100).build().unwrap()).alternate(Broken);
+    let (result, _) = call(layer.layer(primary.clone())).await;
+    let error = result.unwrap_err();
+    assert!(!error.contains("broken"), "{error}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn under_a_retry_layer_each_attempt_is_hedged_from_one_budget() {
+    use tower_failover::retry::{Backoff, RetryLayer, RetryPolicy};
+    let budget = RetryBudget::new(Duration::from_secs(10), 10, 0.2).unwrap();
+    let policy = RetryPolicy::builder()
+        .backoff(Backoff::none())
+        .budget(budget.clone())
+        .build()
+        .unwrap();
+    // Attempt 1: a slow 503, its hedge (sent at 100 ms) a 503 at 400 ms;
+    // attempt 2 (at 400 ms): a fast 200.
+    let upstream = Upstream::new([
+        status(503).after(ms(300)),
+        status(503).after(ms(300)),
+        ok().after(ms(10)),
+    ]);
+    let before = budget.remaining();
+    let service = ServiceBuilder::new()
+        .layer(RetryLayer::new(policy))
+        .hedge(fixed(100).budget(budget.clone()).build().unwrap())
+        .service(upstream.clone());
+    let (result, elapsed) = call(service).await;
+    assert_eq!((result, elapsed), (Ok(200), ms(410)));
+    assert_eq!(upstream.call_offsets(), [ms(0), ms(100), ms(400)]);
+    // One hedge and one retry withdrawn from the one budget (deposits are
+    // fractions of a retry and do not add a whole one here).
+    assert_eq!(budget.remaining(), before - 2);
+}
