@@ -46,7 +46,8 @@
 //!
 //! Every hedge emits a `tracing` event (`layer = "hedge"`, `hedge`, the
 //! hedge's number, `outcome`: `hedged`, `won`, `budget_exhausted`,
-//! `deadline`, `not_ready`, `all_failed`, `not_replayable`, `delay_ms`);
+//! `deadline`, `not_ready`, `all_failed`, and for a call never hedged
+//! `not_hedgeable` or `not_replayable`; `delay_ms`);
 //! a [`HedgeHandle`] counts calls, hedges sent, hedges that won and hedges
 //! the budget stopped.
 //!
