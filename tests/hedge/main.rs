@@ -285,6 +285,13 @@ async fn cancelling_the_call_drops_every_attempt_in_flight() {
         (service, vec![upstream])
     })
     .await;
+    // Two hedges in flight beside the first attempt.
+    cancel_at_every_poll(|| {
+        let upstream = Upstream::new([ok().after(ms(500)), Step::Hang, ok().after(ms(150))]);
+        let service = hedge(&upstream, fixed(100).max_hedges(2).build().unwrap());
+        (service, vec![upstream])
+    })
+    .await;
     cancel_at_every_poll(|| {
         let primary = Upstream::new([ok().after(ms(500))]);
         let backup = Upstream::new([ok().after(ms(300))]);
