@@ -9,6 +9,8 @@ use crate::circuit_breaker::{BreakerConfig, CircuitBreakerLayer};
 use crate::deadline::{AttemptTimeoutLayer, TimeoutBudgetLayer};
 #[cfg(feature = "fallback")]
 use crate::fallback::FallbackLayer;
+#[cfg(feature = "hedge")]
+use crate::hedge::{HedgeConfig, HedgeLayer};
 #[cfg(feature = "llm")]
 use crate::llm::error_body::ErrorBodyLayer;
 #[cfg(feature = "retry")]
@@ -86,6 +88,15 @@ pub trait ServiceBuilderExt<L>: sealed::Sealed {
     /// bodies are read so that classification sees what the provider said.
     #[cfg(feature = "llm")]
     fn error_body(self) -> ServiceBuilder<Stack<ErrorBodyLayer, L>>;
+
+    /// Adds a [`HedgeLayer`] with `config`: after its delay, a second
+    /// attempt to a clone of the service below. (`tower::ServiceBuilder`
+    /// has no inherent `hedge`.)
+    #[cfg(feature = "hedge")]
+    fn hedge<C, P>(
+        self,
+        config: HedgeConfig<C, P>,
+    ) -> ServiceBuilder<Stack<HedgeLayer<C, crate::retry::CloneReplay, P>, L>>;
 }
 
 impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
@@ -124,6 +135,14 @@ impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
     #[cfg(feature = "llm")]
     fn error_body(self) -> ServiceBuilder<Stack<ErrorBodyLayer, L>> {
         self.layer(ErrorBodyLayer::new())
+    }
+
+    #[cfg(feature = "hedge")]
+    fn hedge<C, P>(
+        self,
+        config: HedgeConfig<C, P>,
+    ) -> ServiceBuilder<Stack<HedgeLayer<C, crate::retry::CloneReplay, P>, L>> {
+        self.layer(HedgeLayer::new(config))
     }
 }
 

@@ -77,6 +77,7 @@
 //! | `circuit-breaker` | [`circuit_breaker`]: `CircuitBreakerLayer` |
 //! | `fallback` | [`fallback`]: `FallbackLayer`, `FallbackGraph` (enables `retry` and `timeout-budget`) |
 //! | `llm` | [`llm`]: provider error bodies, `ErrorBodyLayer`, `SseGuardLayer`, model rewrites, idempotency keys |
+//! | `hedge` | [`hedge`]: `HedgeLayer`, a second attempt after a fixed or percentile delay, drawing from the retry budget (enables `retry`) |
 //! | `full` (default) | all of the above |
 //! | `hyper-util` | classification of `hyper_util::client::legacy::Error` |
 //! | `reqwest` | classification of `reqwest::Response` and `reqwest::Error` |

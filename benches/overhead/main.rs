@@ -10,6 +10,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 mod stacks;
 
 mod breaker;
+mod hedge;
 mod llm;
 #[cfg(feature = "metrics")]
 mod metrics;
@@ -119,6 +120,7 @@ fn all(c: &mut Criterion) {
     rejection(c);
     breaker::benches(c);
     llm::benches(c);
+    hedge::benches(c);
     #[cfg(feature = "metrics")]
     metrics::benches(c);
 }
