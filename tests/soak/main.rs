@@ -119,12 +119,15 @@ async fn caller(stack: Stack, request: Request, cancel: Cancel, read_body: bool)
             }
         };
         match cancel {
-            Cancel::Never => Some(work.await),
-            Cancel::After(after) => tokio::time::timeout(after, work).await.ok(),
-            Cancel::Polls(n) => at_most(n, work).await,
+            Cancel::Never => {
+                work.await;
+                true
+            }
+            Cancel::After(after) => tokio::time::timeout(after, work).await.is_ok(),
+            Cancel::Polls(n) => at_most(n, work).await.is_some(),
         }
     };
-    answer.cancelled = finished.is_none();
+    answer.cancelled = !finished;
     answer
 }
 
