@@ -567,21 +567,27 @@ impl Shared {
             || config
                 .slow_call
                 .is_some_and(|(_, threshold)| rate(slow as u32, calls) >= threshold);
-        let state = self.state.load(Ordering::Acquire);
-        if tag(state) != HALF_OPEN || generation(state) != ticket {
-            return;
-        }
-        if reopen {
-            self.trip(state, TransitionReason::ProbesFailed);
-        } else {
-            // Start the closed period with an empty window, before anyone
-            // can record into it.
-            self.clear(floor_ms(self.now()));
-            if self
-                .transition(state, CLOSED, 0, TransitionReason::ProbesSucceeded)
-                .is_ok()
-            {
-                self.consecutive_opens.store(0, Ordering::Relaxed);
+        // The word may change under this caller within the same half-open
+        // period (an idle call renewing the cap): try again until the
+        // transition is made, or the period is over.
+        let mut state = self.state.load(Ordering::Acquire);
+        while tag(state) == HALF_OPEN && generation(state) == ticket {
+            let result = if reopen {
+                let until = self.open_until(self.now());
+                self.transition(state, OPEN, until, TransitionReason::ProbesFailed)
+                    .map(|_| {
+                        self.consecutive_opens.fetch_add(1, Ordering::Relaxed);
+                    })
+            } else {
+                // Start the closed period with an empty window, before
+                // anyone can record into it.
+                self.clear(floor_ms(self.now()));
+                self.transition(state, CLOSED, 0, TransitionReason::ProbesSucceeded)
+                    .map(|_| self.consecutive_opens.store(0, Ordering::Relaxed))
+            };
+            match result {
+                Ok(()) => return,
+                Err(actual) => state = actual,
             }
         }
     }
