@@ -458,9 +458,14 @@ impl BreakerConfigBuilder {
     }
 
     /// The longest the breaker waits for its probes: past it, the next call
-    /// opens the breaker again (and a late probe's answer is ignored), so
-    /// that a hung probe cannot keep it half-open forever. Keep it above
-    /// the upstream's attempt timeout.
+    /// opens the breaker again if a probe is still in flight (and that
+    /// probe's late answer is ignored), so that a hung probe cannot keep it
+    /// half-open forever. Keep it above the upstream's attempt timeout.
+    ///
+    /// The cap punishes hung probes, not idleness: if no probe is in flight
+    /// when it elapses (some answered, none is out, a permit is free), the
+    /// next call is admitted as a probe, the probes that already answered
+    /// still count, and the cap starts again from that call.
     #[must_use]
     pub fn max_half_open_duration(mut self, duration: Duration) -> Self {
         self.config.max_half_open_duration = Some(duration);

@@ -287,32 +287,73 @@ impl Shared {
                     }
                 }
                 HALF_OPEN => {
+                    let generation = generation(word);
                     let deadline = time(word);
                     if deadline != TIME_MAX {
                         let now = self.now();
                         if floor_ms(now) >= deadline {
-                            // The probes took too long: open again, and
-                            // ignore them when they answer.
-                            let until = self.open_until(now);
-                            match self.transition(
-                                word,
-                                OPEN,
-                                until,
-                                TransitionReason::HalfOpenTimeout,
-                            ) {
-                                Ok(_) => {
-                                    self.consecutive_opens.fetch_add(1, Ordering::Relaxed);
-                                    let left = Duration::from_millis(until).saturating_sub(now);
-                                    return Err(self.rejection(Some(left)));
+                            let permits = u64::from(self.config.half_open_permits);
+                            match self.probes_of(generation) {
+                                Some((issued, answered)) if issued > answered => {
+                                    // A probe has been out past the cap: it
+                                    // hangs. Open again, and ignore the
+                                    // probes when they answer.
+                                    let until = self.open_until(now);
+                                    match self.transition(
+                                        word,
+                                        OPEN,
+                                        until,
+                                        TransitionReason::HalfOpenTimeout,
+                                    ) {
+                                        Ok(_) => {
+                                            self.consecutive_opens.fetch_add(1, Ordering::Relaxed);
+                                            let left =
+                                                Duration::from_millis(until).saturating_sub(now);
+                                            return Err(self.rejection(Some(left)));
+                                        }
+                                        Err(actual) => {
+                                            word = actual;
+                                            continue;
+                                        }
+                                    }
                                 }
-                                Err(actual) => {
-                                    word = actual;
-                                    continue;
+                                Some((issued, _)) if issued < permits => {
+                                    // No probe is out and a permit is free:
+                                    // the breaker was only idle, which the
+                                    // cap does not punish. This call probes
+                                    // under a fresh cap (same generation:
+                                    // the answered probes still count).
+                                    let deadline = match self.config.max_half_open_duration {
+                                        Some(max) => ceil_ms(now.saturating_add(max)),
+                                        None => TIME_MAX,
+                                    };
+                                    let renewed = pack(HALF_OPEN, generation, deadline);
+                                    if let Err(actual) = self.state.compare_exchange(
+                                        word,
+                                        renewed,
+                                        Ordering::AcqRel,
+                                        Ordering::Acquire,
+                                    ) {
+                                        word = actual;
+                                        continue;
+                                    }
+                                }
+                                _ => {
+                                    // Every permit has answered (the last
+                                    // probe is deciding, and a renewal would
+                                    // fail its compare-and-swap), or the
+                                    // probe word is not this period's yet:
+                                    // leave the decision to its owner.
+                                    let actual = self.state.load(Ordering::Acquire);
+                                    if actual != word {
+                                        word = actual;
+                                        continue;
+                                    }
+                                    return Err(self.rejection(None));
                                 }
                             }
                         }
                     }
-                    let generation = generation(word);
                     if self.take_probe(generation) {
                         return Ok(Ticket {
                             generation,
@@ -344,6 +385,19 @@ impl Shared {
                 Err(actual) => word = actual,
             }
         }
+    }
+
+    /// The probes issued (and not given back) and answered in half-open
+    /// generation `generation`; `None` if the probe word is another
+    /// period's. A probe is in flight when issued exceeds answered.
+    fn probes_of(&self, generation: u64) -> Option<(u64, u64)> {
+        let word = self.probes.load(Ordering::Acquire);
+        (word >> PROBE_GEN == generation).then(|| {
+            (
+                probe_field(word, ISSUED),
+                probe_field(word, SUCCEEDED) + probe_field(word, FAILED),
+            )
+        })
     }
 
     fn take_probe(&self, generation: u64) -> bool {
@@ -513,21 +567,27 @@ impl Shared {
             || config
                 .slow_call
                 .is_some_and(|(_, threshold)| rate(slow as u32, calls) >= threshold);
-        let state = self.state.load(Ordering::Acquire);
-        if tag(state) != HALF_OPEN || generation(state) != ticket {
-            return;
-        }
-        if reopen {
-            self.trip(state, TransitionReason::ProbesFailed);
-        } else {
-            // Start the closed period with an empty window, before anyone
-            // can record into it.
-            self.clear(floor_ms(self.now()));
-            if self
-                .transition(state, CLOSED, 0, TransitionReason::ProbesSucceeded)
-                .is_ok()
-            {
-                self.consecutive_opens.store(0, Ordering::Relaxed);
+        // The word may change under this caller within the same half-open
+        // period (an idle call renewing the cap): try again until the
+        // transition is made, or the period is over.
+        let mut state = self.state.load(Ordering::Acquire);
+        while tag(state) == HALF_OPEN && generation(state) == ticket {
+            let result = if reopen {
+                let until = self.open_until(self.now());
+                self.transition(state, OPEN, until, TransitionReason::ProbesFailed)
+                    .map(|_| {
+                        self.consecutive_opens.fetch_add(1, Ordering::Relaxed);
+                    })
+            } else {
+                // Start the closed period with an empty window, before
+                // anyone can record into it.
+                self.clear(floor_ms(self.now()));
+                self.transition(state, CLOSED, 0, TransitionReason::ProbesSucceeded)
+                    .map(|_| self.consecutive_opens.store(0, Ordering::Relaxed))
+            };
+            match result {
+                Ok(()) => return,
+                Err(actual) => state = actual,
             }
         }
     }

@@ -151,11 +151,27 @@ impl Model {
                 };
                 Some((self.generation, true))
             }
-            ModelState::HalfOpen { deadline, .. } if now >= deadline => {
+            // Past the cap with a probe still out: it hangs, open again.
+            ModelState::HalfOpen {
+                deadline,
+                issued,
+                succeeded,
+                failed,
+            } if now >= deadline && issued > succeeded + failed => {
                 self.open(now);
                 None
             }
-            ModelState::HalfOpen { ref mut issued, .. } => {
+            // Past the cap with no probe out (and so a permit free, or the
+            // breaker would have decided): only idle, the call probes under
+            // a fresh cap.
+            ModelState::HalfOpen {
+                ref mut deadline,
+                ref mut issued,
+                ..
+            } => {
+                if now >= *deadline {
+                    *deadline = now + self.s.max_half_open_ms;
+                }
                 if *issued < self.s.permits {
                     *issued += 1;
                     Some((self.generation, true))

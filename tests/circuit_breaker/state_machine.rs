@@ -439,6 +439,82 @@ async fn a_hung_probe_cannot_hold_half_open_forever() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_idle_half_open_breaker_with_successful_probes_closes_on_its_next_successful_call() {
+    let (config, log) = logged(base().half_open_permits(3).max_half_open_duration(secs(30)));
+    let upstream = Upstream::new();
+    upstream.then_n(4, status(500));
+    let mut service = CircuitBreaker::new(upstream.clone(), config);
+    for _ in 0..4 {
+        call(&mut service).await.unwrap();
+    }
+    advance(secs(10)).await;
+    // Two of three probes succeed, then nobody calls past the cap.
+    assert_eq!(call(&mut service).await.unwrap(), 200);
+    assert_eq!(call(&mut service).await.unwrap(), 200);
+    advance(secs(31)).await;
+    let metrics = service.handle().metrics();
+    assert_eq!(
+        (
+            metrics.state,
+            metrics.probes_in_flight,
+            metrics.probes_succeeded
+        ),
+        (State::HalfOpen, 0, 2)
+    );
+    // No probe hangs: the next call is the third probe, and closes.
+    assert_eq!(call(&mut service).await.unwrap(), 200);
+    assert_eq!(service.handle().state(), State::Closed);
+    assert_eq!(upstream.calls(), 7);
+    assert!(
+        !log.lock()
+            .unwrap()
+            .iter()
+            .any(|t| t.2 == TransitionReason::HalfOpenTimeout),
+        "{:?}",
+        log.lock().unwrap()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_probe_admitted_past_an_idle_cap_gets_a_fresh_cap() {
+    let (config, log) = logged(base().half_open_permits(2).max_half_open_duration(secs(30)));
+    let upstream = Upstream::new();
+    upstream.then_n(4, status(500)).then([ok(), Step::Hang]);
+    let mut service = CircuitBreaker::new(upstream.clone(), config);
+    for _ in 0..4 {
+        call(&mut service).await.unwrap();
+    }
+    advance(secs(10)).await;
+    assert_eq!(call(&mut service).await.unwrap(), 200);
+    advance(secs(60)).await;
+    // Idle past the cap: admitted as a probe (which hangs).
+    let mut hung = service.call(());
+    assert!(poll_once(&mut hung).is_pending());
+    // A call right after must not reopen the breaker under the new probe.
+    advance(secs(1)).await;
+    assert_eq!(open_with(call(&mut service).await).retry_after(), None);
+    assert_eq!(service.handle().state(), State::HalfOpen);
+    advance(secs(28)).await;
+    assert_eq!(open_with(call(&mut service).await).retry_after(), None);
+    // 30 s after that probe was admitted, it is a hung probe: reopen.
+    advance(secs(1)).await;
+    assert_eq!(
+        open_with(call(&mut service).await).retry_after(),
+        Some(secs(10))
+    );
+    assert_eq!(
+        log.lock().unwrap().last().unwrap(),
+        &(
+            State::HalfOpen,
+            State::Open,
+            TransitionReason::HalfOpenTimeout
+        )
+    );
+    drop(hung);
+    assert_eq!(service.handle().metrics().probes_in_flight, 0);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_late_probe_result_only_updates_metrics() {
     let config = base().max_half_open_duration(secs(5)).build().unwrap();
     let upstream = Upstream::new();
