@@ -49,7 +49,10 @@
 //!   gives its permit back at once (an RAII guard in the response future).
 //!   A probe that hangs cannot hold the breaker half-open forever: after
 //!   [`max_half_open_duration`](BreakerConfigBuilder::max_half_open_duration)
-//!   the next call opens it again.
+//!   the next call opens it again if a probe is still in flight. An idle
+//!   breaker is not punished for its idleness: past the cap with no probe
+//!   in flight, the next call is admitted as a probe (the probes that
+//!   already answered still count) under a fresh cap.
 //! - **Races**: every transition is one compare-and-swap on a word that
 //!   holds the state and a generation number, so exactly one caller wins
 //!   each transition. Each admitted call remembers the generation it was
