@@ -11,6 +11,8 @@ use crate::deadline::{AttemptTimeoutLayer, TimeoutBudgetLayer};
 use crate::fallback::FallbackLayer;
 #[cfg(feature = "llm")]
 use crate::llm::error_body::ErrorBodyLayer;
+#[cfg(feature = "rate-limit")]
+use crate::rate_limit::{RateLimitConfig, RateLimitLayer};
 #[cfg(feature = "retry")]
 use crate::retry::{RetryLayer, RetryPolicy};
 #[cfg(feature = "timeout-budget")]
@@ -86,6 +88,17 @@ pub trait ServiceBuilderExt<L>: sealed::Sealed {
     /// bodies are read so that classification sees what the provider said.
     #[cfg(feature = "llm")]
     fn error_body(self) -> ServiceBuilder<Stack<ErrorBodyLayer, L>>;
+
+    /// Adds a [`RateLimitLayer`] with `config`: one bucket shared by every
+    /// clone of the service.
+    ///
+    /// Not named `rate_limit`: `tower::ServiceBuilder` has an inherent
+    /// `rate_limit(num, per)` method (with tower's `limit` feature) that
+    /// adds *tower's* per-clone limiter, and an inherent method always wins
+    /// over a trait's.
+    #[cfg(feature = "rate-limit")]
+    fn shared_rate_limit(self, config: RateLimitConfig)
+    -> ServiceBuilder<Stack<RateLimitLayer, L>>;
 }
 
 impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
@@ -124,6 +137,14 @@ impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
     #[cfg(feature = "llm")]
     fn error_body(self) -> ServiceBuilder<Stack<ErrorBodyLayer, L>> {
         self.layer(ErrorBodyLayer::new())
+    }
+
+    #[cfg(feature = "rate-limit")]
+    fn shared_rate_limit(
+        self,
+        config: RateLimitConfig,
+    ) -> ServiceBuilder<Stack<RateLimitLayer, L>> {
+        self.layer(RateLimitLayer::new(config))
     }
 }
 

@@ -77,6 +77,7 @@
 //! | `circuit-breaker` | [`circuit_breaker`]: `CircuitBreakerLayer` |
 //! | `fallback` | [`fallback`]: `FallbackLayer`, `FallbackGraph` (enables `retry` and `timeout-budget`) |
 //! | `llm` | [`llm`]: provider error bodies, `ErrorBodyLayer`, `SseGuardLayer`, model rewrites, idempotency keys |
+//! | `rate-limit` | [`rate_limit`]: `RateLimitLayer`, `KeyedRateLimitLayer`: a shared token bucket on requests and LLM tokens, adapting to the upstream's rate-limit headers |
 //! | `full` (default) | all of the above |
 //! | `hyper-util` | classification of `hyper_util::client::legacy::Error` |
 //! | `reqwest` | classification of `reqwest::Response` and `reqwest::Error` |
