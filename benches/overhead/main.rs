@@ -13,6 +13,7 @@ mod breaker;
 mod llm;
 #[cfg(feature = "metrics")]
 mod metrics;
+mod rate_limit;
 
 use stacks::*;
 
@@ -119,6 +120,7 @@ fn all(c: &mut Criterion) {
     llm::benches(c);
     #[cfg(feature = "metrics")]
     metrics::benches(c);
+    rate_limit::benches(c);
 }
 
 criterion_group!(benches, all);

@@ -67,7 +67,9 @@ pin_project! {
     #[project = StateProj]
     #[derive(Debug)]
     enum State<F, S, Req> {
-        Waiting { #[pin] sleep: Sleep, service: Option<S>, request: Option<Req> },
+        // The timer is boxed: only a waiting call pays for it, and the
+        // future of a call that passes at once stays small.
+        Waiting { sleep: Pin<Box<Sleep>>, service: Option<S>, request: Option<Req> },
         Calling { #[pin] future: F },
         Limited { error: Option<RateLimited> },
     }
@@ -85,7 +87,7 @@ impl<S: Service<Req>, Req, A> ResponseFuture<S, Req, A> {
 
     #[cold]
     pub(super) fn waiting(
-        sleep: Sleep,
+        sleep: Pin<Box<Sleep>>,
         service: S,
         request: Req,
         reservation: Reservation,
@@ -145,7 +147,7 @@ where
                     service,
                     request,
                 } => {
-                    ready!(sleep.poll(cx));
+                    ready!(sleep.as_mut().poll(cx));
                     if let Some(reservation) = this.reservation.take() {
                         reservation.used();
                     }

@@ -109,43 +109,57 @@ impl Limits {
     }
 
     fn read(headers: &HeaderMap, now: impl Fn() -> SystemTime) -> Self {
-        let get = |name: &str| headers.get(name).map(http::HeaderValue::as_bytes);
-        let go = |remaining: &str, reset: &str| {
-            Some((
-                parse_count(get(remaining)?)?,
-                parse_go_duration(get(reset)?)?,
-            ))
+        let found = Found::gather(headers);
+        let go = |(remaining, reset): (Option<&[u8]>, Option<&[u8]>)| {
+            Some((parse_count(remaining?)?, parse_go_duration(reset?)?))
         };
-        let rfc = |remaining: &str, reset: &str| {
-            let remaining = parse_count(get(remaining)?)?;
-            Some((remaining, parse_rfc3339_delay(get(reset)?, now())?))
+        let rfc = |(remaining, reset): (Option<&[u8]>, Option<&[u8]>)| {
+            let remaining = parse_count(remaining?)?;
+            Some((remaining, parse_rfc3339_delay(reset?, now())?))
         };
         Self {
-            requests: go(
-                "x-ratelimit-remaining-requests",
-                "x-ratelimit-reset-requests",
-            )
-            .or_else(|| {
-                rfc(
-                    "anthropic-ratelimit-requests-remaining",
-                    "anthropic-ratelimit-requests-reset",
-                )
-            }),
-            tokens: go("x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens")
-                .or_else(|| {
-                    rfc(
-                        "anthropic-ratelimit-tokens-remaining",
-                        "anthropic-ratelimit-tokens-reset",
-                    )
-                })
-                .or_else(|| {
-                    rfc(
-                        "anthropic-ratelimit-input-tokens-remaining",
-                        "anthropic-ratelimit-input-tokens-reset",
-                    )
-                }),
+            requests: go(found.openai_requests).or_else(|| rfc(found.anthropic_requests)),
+            tokens: go(found.openai_tokens)
+                .or_else(|| rfc(found.anthropic_tokens))
+                .or_else(|| rfc(found.anthropic_input_tokens)),
             retry_after: None,
         }
+    }
+}
+
+/// The first value of each rate-limit header, as `(remaining, reset)`,
+/// gathered in one pass over the map (no lookup, so no hashing of names; a
+/// response without headers costs nothing).
+#[derive(Default)]
+struct Found<'a> {
+    openai_requests: (Option<&'a [u8]>, Option<&'a [u8]>),
+    openai_tokens: (Option<&'a [u8]>, Option<&'a [u8]>),
+    anthropic_requests: (Option<&'a [u8]>, Option<&'a [u8]>),
+    anthropic_tokens: (Option<&'a [u8]>, Option<&'a [u8]>),
+    anthropic_input_tokens: (Option<&'a [u8]>, Option<&'a [u8]>),
+}
+
+impl<'a> Found<'a> {
+    #[inline]
+    fn gather(headers: &'a HeaderMap) -> Self {
+        let mut found = Self::default();
+        for (name, value) in headers {
+            let slot = match name.as_str() {
+                "x-ratelimit-remaining-requests" => &mut found.openai_requests.0,
+                "x-ratelimit-reset-requests" => &mut found.openai_requests.1,
+                "x-ratelimit-remaining-tokens" => &mut found.openai_tokens.0,
+                "x-ratelimit-reset-tokens" => &mut found.openai_tokens.1,
+                "anthropic-ratelimit-requests-remaining" => &mut found.anthropic_requests.0,
+                "anthropic-ratelimit-requests-reset" => &mut found.anthropic_requests.1,
+                "anthropic-ratelimit-tokens-remaining" => &mut found.anthropic_tokens.0,
+                "anthropic-ratelimit-tokens-reset" => &mut found.anthropic_tokens.1,
+                "anthropic-ratelimit-input-tokens-remaining" => &mut found.anthropic_input_tokens.0,
+                "anthropic-ratelimit-input-tokens-reset" => &mut found.anthropic_input_tokens.1,
+                _ => continue,
+            };
+            slot.get_or_insert(value.as_bytes());
+        }
+        found
     }
 }
 

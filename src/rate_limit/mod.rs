@@ -169,10 +169,10 @@
 //! time in tests moves the bucket) and one compare-and-swap per bucket; no
 //! lock, no allocation, no reference count unless the limiter adapts. When
 //! it adapts, each call clones the limiter's `Arc` into its future and each
-//! response's headers are looked up (eight lookups for [`HeaderLimits`]);
-//! reading the clock again happens only when a limit was found. A waiting
-//! call also reads the deadline, clones the inner service and creates a
-//! timer.
+//! response's headers are scanned once for the rate-limit names (no
+//! lookup, no allocation); the clock is read again only when a limit was
+//! found. A waiting call also reads the deadline, clones the inner service
+//! and allocates its timer (it is about to wait milliseconds anyway).
 
 mod bucket;
 mod config;
@@ -308,7 +308,7 @@ where
             let clone = inner.clone();
             let ready = std::mem::replace(inner, clone);
             ResponseFuture::waiting(
-                tokio::time::sleep_until(at),
+                Box::pin(tokio::time::sleep_until(at)),
                 ready,
                 req,
                 Reservation::new(shared.clone(), reserved),

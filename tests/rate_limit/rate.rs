@@ -127,3 +127,26 @@ async fn a_call_waits_for_its_turn_within_max_wait() {
     assert_eq!(limited, 1);
     assert_eq!(layer.handle().waited(), 2);
 }
+
+/// `ServiceBuilderExt::shared_rate_limit` adds this crate's shared limiter
+/// (tower's inherent `rate_limit` would add a per-clone one).
+#[cfg(feature = "full")]
+#[tokio::test(start_paused = true)]
+async fn the_builder_method_adds_the_shared_limiter() {
+    use tower::ServiceBuilder;
+    use tower_failover::ServiceBuilderExt;
+
+    let config = RateLimitConfig::builder()
+        .requests(1, Duration::from_secs(1))
+        .max_wait(Duration::ZERO)
+        .build()
+        .unwrap();
+    let upstream = Upstream::new([]);
+    let service = ServiceBuilder::new()
+        .shared_rate_limit(config)
+        .service(upstream.service());
+    service.clone().oneshot(()).await.unwrap();
+    let error = service.clone().oneshot(()).await.unwrap_err();
+    assert!(error.is_limited());
+    assert_eq!(upstream.count(), 1);
+}
