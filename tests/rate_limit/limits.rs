@@ -14,12 +14,15 @@ use tower_failover::rate_limit::{Limits, NoLimits, RateLimitConfig, RateLimitLay
 
 use crate::support::Upstream;
 
+/// A limiter whose requests cost their own value in tokens.
+type Priced = RateLimitLayer<NoLimits, fn(&u32) -> u32>;
+
 /// Requests that cost their own value in tokens.
 fn priced(
     tokens: u64,
     max_wait: Duration,
 ) -> (
-    RateLimitLayer<NoLimits, fn(&u32) -> u32>,
+    Priced,
     impl Service<u32, Response = (), Error = std::io::Error, Future: Send> + Clone,
 ) {
     let config = RateLimitConfig::builder()
