@@ -37,6 +37,8 @@ pub(super) struct Bucket {
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Reserved {
     cost: u64,
+    /// The theoretical arrival time the reservation moved the bucket to.
+    tat: u64,
     /// The hold word the cost was taken from, if one was.
     hold: Option<u64>,
 }
@@ -44,6 +46,7 @@ pub(super) struct Reserved {
 impl Reserved {
     pub(super) const NONE: Reserved = Reserved {
         cost: 0,
+        tat: 0,
         hold: None,
     };
 }
@@ -113,7 +116,16 @@ impl Bucket {
                 .tat
                 .compare_exchange_weak(tat, new_tat, Ordering::Relaxed, Ordering::Relaxed)
             {
-                Ok(_) => return Ok((wait, Reserved { cost, hold: held })),
+                Ok(_) => {
+                    return Ok((
+                        wait,
+                        Reserved {
+                            cost,
+                            tat: new_tat,
+                            hold: held,
+                        },
+                    ));
+                }
                 Err(actual) => tat = actual,
             }
         }
@@ -170,18 +182,23 @@ impl Bucket {
     }
 
     /// Gives a reservation back (its call was dropped before its turn, or
-    /// another bucket refused it): the next caller gets its slot.
+    /// another bucket refused it), if it is the last one made: the next
+    /// caller gets its slot. A reservation with others after it is not
+    /// given back (its slot goes unused): moving the bucket back under
+    /// their feet would let two calls share one slot, a burst the
+    /// configuration does not allow.
     #[cold]
     pub(super) fn refund(&self, reserved: Reserved) {
         if reserved.cost == 0 {
             return;
         }
         let step = reserved.cost.saturating_mul(self.interval);
-        let _ = self
-            .tat
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |tat| {
-                Some(tat.saturating_sub(step))
-            });
+        let _ = self.tat.compare_exchange(
+            reserved.tat,
+            reserved.tat.saturating_sub(step),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
         if let Some(word) = reserved.hold {
             self.give_back_to_hold(word, reserved.cost);
         }

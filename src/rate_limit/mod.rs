@@ -24,8 +24,10 @@
 //!   [`max_wait`](RateLimitConfigBuilder::max_wait) **and** before the
 //!   [current deadline](crate::deadline::Deadline::current); otherwise it is
 //!   refused at once with [`RateLimited`], carrying how long until it could
-//!   pass. `max_wait(Duration::ZERO)` always fails fast. Dropping a waiting
-//!   call gives its turn back: the next caller is not delayed by it.
+//!   pass. `max_wait(Duration::ZERO)` always fails fast. Dropping the last
+//!   waiting call gives its turn back: the next caller is not delayed by
+//!   it. (A dropped call with others waiting after it leaves its slot
+//!   unused rather than let two calls share one.)
 //! - **Adapting** (on by default, see [below](#adapting)): the upstream's
 //!   rate-limit headers tell the bucket what the provider will accept, so
 //!   that it never lets through what the provider would refuse.
@@ -53,7 +55,10 @@
 //! A remaining count of `0` stops the bucket until the reset; a count of
 //! *r* lets at most *r* more through before it (on top of, never instead
 //! of, the configured rate); after the reset the configured rate applies
-//! again. Each response replaces what the previous one said. Waits are capped
+//! again. Each response replaces what the previous one said (calls already
+//! waiting for their turn when it arrives are not counted against it: the
+//! headers are a best effort, not a lock). A remaining count above
+//! 4,194,303 counts as that many. Waits are capped
 //! at [`MAX_HINT`](crate::hint::MAX_HINT). **Garbage is ignored**: a limit
 //! whose remaining count is not plain digits, or whose reset does not parse
 //! (or is absurd), is read as absent, and the bucket keeps its configured

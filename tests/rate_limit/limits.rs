@@ -246,3 +246,28 @@ async fn a_refusal_is_classified_rate_limited_with_its_wait_as_the_hint() {
     assert_eq!(failure.retry_after(), None);
     assert_eq!(failure.hint().should_retry(), Some(false));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_dropped_call_with_others_behind_it_never_lets_two_share_a_slot() {
+    let config = RateLimitConfig::builder()
+        .requests(1, Duration::from_secs(1))
+        .max_wait(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let layer = RateLimitLayer::new(config);
+    let upstream = Upstream::new([]);
+    let mut service = layer.layer(upstream.service());
+    service.ready().await.unwrap().call(()).await.unwrap();
+
+    let first = service.ready().await.unwrap().call(()); // its turn: 1 s
+    let second = tokio::spawn(service.clone().oneshot(())); // 2 s
+    tokio::task::yield_now().await;
+    drop(first);
+    service.ready().await.unwrap().call(()).await.unwrap();
+    second.await.unwrap().unwrap();
+    // The second keeps its slot, the newcomer takes the next one.
+    assert_eq!(
+        upstream.offsets(),
+        [0, 2, 3].map(Duration::from_secs).to_vec()
+    );
+}
