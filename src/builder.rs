@@ -13,6 +13,8 @@ use crate::fallback::FallbackLayer;
 use crate::hedge::{HedgeConfig, HedgeLayer};
 #[cfg(feature = "llm")]
 use crate::llm::error_body::ErrorBodyLayer;
+#[cfg(feature = "rate-limit")]
+use crate::rate_limit::{RateLimitConfig, RateLimitLayer};
 #[cfg(feature = "retry")]
 use crate::retry::{RetryLayer, RetryPolicy};
 #[cfg(feature = "timeout-budget")]
@@ -97,6 +99,17 @@ pub trait ServiceBuilderExt<L>: sealed::Sealed {
         self,
         config: HedgeConfig<C, P>,
     ) -> ServiceBuilder<Stack<HedgeLayer<C, crate::retry::CloneReplay, P>, L>>;
+
+    /// Adds a [`RateLimitLayer`] with `config`: one bucket shared by every
+    /// clone of the service.
+    ///
+    /// Not named `rate_limit`: `tower::ServiceBuilder` has an inherent
+    /// `rate_limit(num, per)` method (with tower's `limit` feature) that
+    /// adds *tower's* per-clone limiter, and an inherent method always wins
+    /// over a trait's.
+    #[cfg(feature = "rate-limit")]
+    fn shared_rate_limit(self, config: RateLimitConfig)
+    -> ServiceBuilder<Stack<RateLimitLayer, L>>;
 }
 
 impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
@@ -143,6 +156,14 @@ impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
         config: HedgeConfig<C, P>,
     ) -> ServiceBuilder<Stack<HedgeLayer<C, crate::retry::CloneReplay, P>, L>> {
         self.layer(HedgeLayer::new(config))
+    }
+
+    #[cfg(feature = "rate-limit")]
+    fn shared_rate_limit(
+        self,
+        config: RateLimitConfig,
+    ) -> ServiceBuilder<Stack<RateLimitLayer, L>> {
+        self.layer(RateLimitLayer::new(config))
     }
 }
 

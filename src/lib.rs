@@ -77,6 +77,7 @@
 //! | `circuit-breaker` | [`circuit_breaker`]: `CircuitBreakerLayer` |
 //! | `fallback` | [`fallback`]: `FallbackLayer`, `FallbackGraph` (enables `retry` and `timeout-budget`) |
 //! | `llm` | [`llm`]: provider error bodies, `ErrorBodyLayer`, `SseGuardLayer`, model rewrites, idempotency keys |
+//! | `rate-limit` | [`rate_limit`]: `RateLimitLayer`, `KeyedRateLimitLayer`: a shared token bucket on requests and LLM tokens, adapting to the upstream's rate-limit headers |
 //! | `hedge` | [`hedge`]: `HedgeLayer`, a second attempt after a fixed or percentile delay, drawing from the retry budget (enables `retry`) |
 //! | `full` (default) | all of the above |
 //! | `hyper-util` | classification of `hyper_util::client::legacy::Error` |
@@ -112,7 +113,8 @@ mod body;
     feature = "retry",
     feature = "timeout-budget",
     feature = "circuit-breaker",
-    feature = "llm"
+    feature = "llm",
+    feature = "rate-limit"
 ))]
 mod builder;
 mod config_error;
@@ -128,7 +130,8 @@ mod scoped;
     feature = "retry",
     feature = "timeout-budget",
     feature = "circuit-breaker",
-    feature = "llm"
+    feature = "llm",
+    feature = "rate-limit"
 ))]
 pub use self::builder::ServiceBuilderExt;
 pub use self::config_error::InvalidConfig;

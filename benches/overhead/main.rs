@@ -14,6 +14,7 @@ mod hedge;
 mod llm;
 #[cfg(feature = "metrics")]
 mod metrics;
+mod rate_limit;
 
 use stacks::*;
 
@@ -123,6 +124,7 @@ fn all(c: &mut Criterion) {
     hedge::benches(c);
     #[cfg(feature = "metrics")]
     metrics::benches(c);
+    rate_limit::benches(c);
 }
 
 criterion_group!(benches, all);

@@ -144,6 +144,16 @@ fn recognise(error: &(dyn Error + 'static)) -> Option<Failure> {
         };
         return Some(Failure::new(FailureKind::CircuitOpen).with_hint(hint));
     }
+    #[cfg(feature = "rate-limit")]
+    if let Some(limited) = error.downcast_ref::<crate::rate_limit::RateLimited>() {
+        // Like a 429 with its `retry-after`; a cost that can never pass is
+        // not worth retrying here (a fallback tier may take it).
+        let hint = match limited.retry_after() {
+            Some(after) => crate::hint::Hint::NONE.with_retry_after(after),
+            None => crate::hint::Hint::NONE.with_should_retry(false),
+        };
+        return Some(Failure::new(FailureKind::RateLimited).with_hint(hint));
+    }
     if error.is::<crate::deadline::DeadlineExceeded>() {
         return Some(Failure::new(FailureKind::BudgetExhausted));
     }

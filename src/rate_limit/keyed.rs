@@ -1,0 +1,374 @@
+use std::borrow::Borrow;
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::Hash;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::task::{Context, Poll};
+
+use tokio::time::Instant;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::config::RateLimitConfig;
+use super::cost::{Cost, NoCost};
+use super::error::RateLimitError;
+use super::future::ResponseFuture;
+use super::handle::RateLimitHandle;
+use super::limits::{HeaderLimits, ReadLimits};
+use super::shared::Shared;
+
+/// The limiters of a keyed layer, created on first use.
+struct Registry<K> {
+    config: RateLimitConfig,
+    max: usize,
+    map: RwLock<HashMap<K, Arc<Shared>>>,
+}
+
+impl<K: Hash + Eq + Clone> Registry<K> {
+    /// The limiter of `key`: a read lock in the common case, a write lock
+    /// (and perhaps an eviction) on a key's first use. Never held across an
+    /// await.
+    #[inline]
+    fn get(&self, key: K) -> Arc<Shared> {
+        {
+            let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(shared) = map.get(&key) {
+                return shared.clone();
+            }
+        }
+        self.insert(key)
+    }
+
+    #[cold]
+    fn insert(&self, key: K) -> Arc<Shared> {
+        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(shared) = map.get(&key) {
+            return shared.clone();
+        }
+        if map.len() >= self.max {
+            if let Some(victim) = victim(&map) {
+                map.remove(&victim);
+            }
+        }
+        let shared = Arc::new(Shared::new(self.config.clone()));
+        map.insert(key, shared.clone());
+        shared
+    }
+}
+
+/// The first idle limiter (full buckets, nothing said by the upstream, no
+/// call waiting or in flight elsewhere): forgetting it changes nothing.
+/// If none is idle, any: the bound wins over the limit of one key.
+fn victim<K: Clone>(map: &HashMap<K, Arc<Shared>>) -> Option<K> {
+    let now = Instant::now();
+    map.iter()
+        .find(|(_, shared)| Arc::strong_count(shared) == 1 && shared.is_idle(now))
+        .or_else(|| map.iter().next())
+        .map(|(key, _)| key.clone())
+}
+
+impl<K> fmt::Debug for Registry<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let len = self.map.read().map(|map| map.len()).unwrap_or(0);
+        f.debug_struct("Registry")
+            .field("config", &self.config)
+            .field("max", &self.max)
+            .field("len", &len)
+            .finish()
+    }
+}
+
+/// Applies a [`KeyedRateLimit`]: one limiter per key extracted from the
+/// request (a provider, a provider and model), created on first use with
+/// the same [`RateLimitConfig`].
+///
+/// # Bounded
+///
+/// At most [`max_limiters`](Self::max_limiters) limiters (1,024 by
+/// default). A new key beyond that forgets one limiter: the first **idle**
+/// one (full buckets, nothing learnt from the upstream, no call holding
+/// it), else any. A forgotten key starts again with full buckets: keep the
+/// bound above the number of keys in use (providers and models are few).
+///
+/// # Cost
+///
+/// Each call computes its key and takes a read lock on the map (a
+/// `std::sync::RwLock`, never held across an await) and clones the key's
+/// `Arc`; then the limiter is the same lock-free one as
+/// [`RateLimit`](super::RateLimit). Prefer a `&'static str` or an enum key
+/// to a `String` cloned from each request.
+///
+/// ```
+/// use std::num::NonZeroUsize;
+/// use std::time::Duration;
+/// use tower::{ServiceBuilder, ServiceExt, service_fn};
+/// use tower_failover::rate_limit::{KeyedRateLimitLayer, NoLimits, RateLimitConfig};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let config = RateLimitConfig::builder()
+///     .requests(60, Duration::from_secs(60))
+///     .build()
+///     .unwrap();
+/// let layer = KeyedRateLimitLayer::new(config, |model: &&'static str| *model)
+///     .max_limiters(NonZeroUsize::new(16).unwrap())
+///     .limits_from(NoLimits);
+/// let handle = layer.handle();
+/// let service = ServiceBuilder::new()
+///     .layer(layer)
+///     .service(service_fn(|_: &'static str| async { Ok::<_, std::io::Error>(()) }));
+///
+/// service.clone().oneshot("gpt-4o").await.unwrap();
+/// assert_eq!(handle.get("gpt-4o").unwrap().available_requests(), 59);
+/// assert!(handle.get("claude-sonnet").is_none()); // no call yet
+/// # }
+/// ```
+pub struct KeyedRateLimitLayer<K, F, A = HeaderLimits, C = NoCost> {
+    registry: Arc<Registry<K>>,
+    key: F,
+    limits: A,
+    cost: C,
+}
+
+impl<K, F> KeyedRateLimitLayer<K, F> {
+    /// One limiter per `key(&request)`, each with `config`.
+    pub fn new<Req>(config: RateLimitConfig, key: F) -> Self
+    where
+        F: Fn(&Req) -> K,
+    {
+        Self {
+            registry: Arc::new(Registry {
+                config,
+                max: 1_024,
+                map: RwLock::new(HashMap::new()),
+            }),
+            key,
+            limits: HeaderLimits,
+            cost: NoCost,
+        }
+    }
+}
+
+impl<K, F, A, C> KeyedRateLimitLayer<K, F, A, C> {
+    /// Keeps at most `max` limiters (default 1,024), forgetting one as
+    /// described [above](Self#bounded). Set it before the layer is cloned
+    /// or used: it starts a new, empty set of limiters.
+    #[must_use]
+    pub fn max_limiters(self, max: NonZeroUsize) -> Self {
+        Self {
+            registry: Arc::new(Registry {
+                config: self.registry.config.clone(),
+                max: max.get(),
+                map: RwLock::new(HashMap::new()),
+            }),
+            ..self
+        }
+    }
+
+    /// Reads the upstream's limits with `reader` (see
+    /// [`RateLimitLayer::limits_from`](super::RateLimitLayer::limits_from)).
+    pub fn limits_from<A2>(self, reader: A2) -> KeyedRateLimitLayer<K, F, A2, C> {
+        KeyedRateLimitLayer {
+            registry: self.registry,
+            key: self.key,
+            limits: reader,
+            cost: self.cost,
+        }
+    }
+
+    /// Estimates each request's token cost with `cost` (see
+    /// [`RateLimitLayer::cost`](super::RateLimitLayer::cost)).
+    pub fn cost<C2>(self, cost: C2) -> KeyedRateLimitLayer<K, F, A, C2> {
+        KeyedRateLimitLayer {
+            registry: self.registry,
+            key: self.key,
+            limits: self.limits,
+            cost,
+        }
+    }
+
+    /// A handle on the limiters of this layer.
+    pub fn handle(&self) -> KeyedRateLimitHandle<K> {
+        KeyedRateLimitHandle {
+            registry: self.registry.clone(),
+        }
+    }
+}
+
+impl<K, F: Clone, A: Clone, C: Clone> Clone for KeyedRateLimitLayer<K, F, A, C> {
+    fn clone(&self) -> Self {
+        Self {
+            registry: self.registry.clone(),
+            key: self.key.clone(),
+            limits: self.limits.clone(),
+            cost: self.cost.clone(),
+        }
+    }
+}
+
+impl<K, F, A, C> fmt::Debug for KeyedRateLimitLayer<K, F, A, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyedRateLimitLayer")
+            .field("registry", &self.registry)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, K, F: Clone, A: Clone, C: Clone> Layer<S> for KeyedRateLimitLayer<K, F, A, C> {
+    type Service = KeyedRateLimit<S, K, F, A, C>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        KeyedRateLimit {
+            inner,
+            registry: self.registry.clone(),
+            key: self.key.clone(),
+            limits: self.limits.clone(),
+            cost: self.cost.clone(),
+        }
+    }
+}
+
+/// One [`RateLimit`](super::RateLimit) per key of the request: see
+/// [`KeyedRateLimitLayer`].
+///
+/// Clones share the limiters.
+pub struct KeyedRateLimit<S, K, F, A = HeaderLimits, C = NoCost> {
+    inner: S,
+    registry: Arc<Registry<K>>,
+    key: F,
+    limits: A,
+    cost: C,
+}
+
+impl<S, K, F, A, C> KeyedRateLimit<S, K, F, A, C> {
+    /// A handle on the limiters.
+    pub fn handle(&self) -> KeyedRateLimitHandle<K> {
+        KeyedRateLimitHandle {
+            registry: self.registry.clone(),
+        }
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S: Clone, K, F: Clone, A: Clone, C: Clone> Clone for KeyedRateLimit<S, K, F, A, C> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            registry: self.registry.clone(),
+            key: self.key.clone(),
+            limits: self.limits.clone(),
+            cost: self.cost.clone(),
+        }
+    }
+}
+
+impl<S: fmt::Debug, K, F, A, C> fmt::Debug for KeyedRateLimit<S, K, F, A, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyedRateLimit")
+            .field("inner", &self.inner)
+            .field("registry", &self.registry)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, K, F, A, C, Req> Service<Req> for KeyedRateLimit<S, K, F, A, C>
+where
+    S: Service<Req> + Clone,
+    K: Hash + Eq + Clone,
+    F: Fn(&Req) -> K,
+    A: ReadLimits<S::Response> + Clone,
+    C: Cost<Req>,
+{
+    type Response = S::Response;
+    type Error = RateLimitError<S::Error>;
+    type Future = ResponseFuture<S, Req, A>;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(RateLimitError::Inner)
+    }
+
+    #[inline]
+    fn call(&mut self, req: Req) -> Self::Future {
+        let shared = self.registry.get((self.key)(&req));
+        super::admit(&shared, &mut self.inner, req, &self.limits, &self.cost)
+    }
+}
+
+/// Reads the limiters of a [`KeyedRateLimitLayer`].
+pub struct KeyedRateLimitHandle<K> {
+    registry: Arc<Registry<K>>,
+}
+
+impl<K: Hash + Eq + Clone> KeyedRateLimitHandle<K> {
+    /// The limiter of `key`, if it exists (the first call with that key
+    /// creates it).
+    pub fn get<Q>(&self, key: &Q) -> Option<RateLimitHandle>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let map = self
+            .registry
+            .map
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        map.get(key)
+            .map(|shared| RateLimitHandle::new(shared.clone()))
+    }
+
+    /// The keys that have a limiter.
+    pub fn keys(&self) -> Vec<K> {
+        let map = self
+            .registry
+            .map
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        map.keys().cloned().collect()
+    }
+
+    /// How many limiters there are.
+    pub fn len(&self) -> usize {
+        self.registry
+            .map
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<K> Clone for KeyedRateLimitHandle<K> {
+    fn clone(&self) -> Self {
+        Self {
+            registry: self.registry.clone(),
+        }
+    }
+}
+
+impl<K> fmt::Debug for KeyedRateLimitHandle<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyedRateLimitHandle")
+            .field("registry", &self.registry)
+            .finish()
+    }
+}

@@ -1,0 +1,11 @@
+//! Integration tests of the rate limiter, in paused time: the rate over a
+//! long window, sharing across clones, adapting to the upstream's headers,
+//! the token bucket, failing fast, the deadline, cancellation, the keyed
+//! form, configuration errors and classification.
+
+mod adapt;
+mod config;
+mod keyed;
+mod limits;
+mod rate;
+mod support;
