@@ -36,7 +36,9 @@
 //! - errors are classified by walking their [`source`](std::error::Error::source)
 //!   chain, outermost first, and taking the first error it recognises: this
 //!   crate's own errors (a circuit breaker's `CircuitOpen`, an elapsed
-//!   deadline, an attempt timeout), tower's and tokio's `Elapsed`,
+//!   deadline, an attempt timeout, and, with `rate-limit`, the caller-side
+//!   limiter's `RateLimited`, a [`RateLimited`](FailureKind::RateLimited)
+//!   failure carrying its wait as the hint), tower's and tokio's `Elapsed`,
 //!   `std::io::Error` (by [`ErrorKind`](std::io::ErrorKind)), hyper-util's
 //!   client error (with the `hyper-util` feature), `reqwest::Error` (with
 //!   `reqwest`, see [below](#reqwest)), tonic's errors (with `tonic`, see
