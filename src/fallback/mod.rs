@@ -102,10 +102,16 @@
 //! Whatever the order:
 //!
 //! - the primary may come anywhere; when it is not first, the tier that is
-//!   first is called at once, and the primary is reached like any tier, on
-//!   a clone made ready when its turn comes (so the primary's service must
-//!   be `Clone`). `poll_ready` is still the primary's alone: a backup never
-//!   delays it;
+//!   first is called at once. The primary's service that the caller's
+//!   `poll_ready` made ready moves into the response future and is called
+//!   when its turn comes, and a clone takes its place in the [`Fallback`],
+//!   to be made ready for the next request. Whatever the ready service
+//!   reserved (a `ConcurrencyLimit` permit, a `Buffer` slot) is therefore
+//!   held while the tiers before it run, goes with the primary's call, and
+//!   is released if the future is dropped first. An order that leaves the
+//!   primary out leaves the ready service in the [`Fallback`], still
+//!   holding what it reserved, for the next request. `poll_ready` is still
+//!   the primary's alone: a backup never delays it;
 //! - guards and [`ContextTooLong`](crate::classify::FailureKind::ContextTooLong)
 //!   still apply on the way down (the primary counts as a tier without a
 //!   guard), and the static response, if any, stays last;
@@ -228,8 +234,8 @@ mod served;
 mod stats;
 mod tier;
 
-use std::fmt;
 use std::task::{Context, Poll};
+use std::{fmt, mem};
 
 use tower_service::Service;
 
@@ -316,10 +322,15 @@ where
             None => !chain.tiers.is_empty(),
             Some(order) if order.first() == Some(0) => order.len() > 1,
             Some(order) => {
-                // Another tier first, or none: nothing is called yet. The
-                // primary, if the order holds it, is called through a clone
-                // made ready when its turn comes; this one stays ready.
-                let primary = order.contains(0).then(|| self.primary.clone());
+                // Another tier first, or none: nothing is called yet. If
+                // the order holds the primary, the service made ready (with
+                // whatever it reserved: a permit, a buffer slot) goes into
+                // the future to be called when its turn comes, and a clone
+                // takes its place here, to be made ready for the next call.
+                let primary = order.contains(0).then(|| {
+                    let clone = self.primary.clone();
+                    mem::replace(&mut self.primary, clone)
+                });
                 return ResponseFuture::routed(
                     chain.clone(),
                     request,

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tower::{Layer, Service, ServiceExt};
 use tower_failover::BoxError;
+use tower_failover::deadline::{DeadlineExceeded, TimeoutBudgetLayer};
 use tower_failover::fallback::{
     Capability, CostAware, FallbackBuilder, FallbackHandle, FallbackLayer, LeastLatency, NoRoute,
     Order, Route, Routing, ServedBy, Static, Tier, Tiers, Weighted,
@@ -307,6 +308,89 @@ async fn least_latency_sinks_a_failing_tier_and_falls_back_by_latency() {
     // Its failure counts as the 10 s penalty: it sinks to the bottom.
     let (_, calls) = three.send(&layer, request()).await;
     assert_eq!(calls, ["third"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn least_latency_learns_from_a_tier_stopped_by_the_deadline() {
+    // The primary hangs and has no timeout of its own: only the caller's
+    // deadline stops it. That must count against it, or its estimate stays
+    // at zero and every request spends its whole budget there.
+    let three = Three::new([
+        vec![ok().after(Duration::from_secs(3_600))],
+        vec![ok()],
+        vec![ok()],
+    ]);
+    let policy = Arc::new(LeastLatency::builder().build().unwrap());
+    let layer = three.builder().route(policy.clone()).build().unwrap();
+    let budget = TimeoutBudgetLayer::new(Duration::from_secs(5));
+
+    three.log.lock().unwrap().clear();
+    let service = budget.layer(layer.layer(three.logged(0)));
+    let error = service.oneshot(request()).await.unwrap_err();
+    assert!(error.is::<DeadlineExceeded>(), "{error}");
+    assert_eq!(*three.log.lock().unwrap(), ["primary"]);
+    // The failure penalty (10 s), longer than the 5 s it took.
+    assert_eq!(policy.estimate(0), Some(Duration::from_secs(10)));
+
+    let (response, calls) = three.send(&layer, request()).await;
+    assert_eq!(calls, ["second"]);
+    assert_eq!(served(&response.unwrap()), (2, "second"));
+}
+
+/// Answers at once with the crate's `DeadlineExceeded`, as a budget layer
+/// inside a tier does when that tier's own budget is spent.
+#[derive(Clone, Debug)]
+struct OutOfBudget;
+
+impl Service<Req> for OutOfBudget {
+    type Response = Res;
+    type Error = BoxError;
+    type Future = std::future::Ready<Result<Res, BoxError>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Req) -> Self::Future {
+        std::future::ready(Err(Box::new(DeadlineExceeded::new())))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn least_latency_observes_a_spent_budget_from_below() {
+    let backup = Upstream::new([ok()]);
+    let policy = Arc::new(LeastLatency::builder().build().unwrap());
+    let layer = FallbackLayer::builder("primary")
+        .tier(Tier::new("backup", backup.clone()))
+        .route(policy.clone())
+        .build()
+        .unwrap();
+    // The caller's own budget is not spent: the request falls back.
+    let response = layer.layer(OutOfBudget).oneshot(request()).await.unwrap();
+    assert_eq!(served(&response), (2, "backup"));
+    // The primary's spent budget counts against it, as the penalty.
+    assert_eq!(policy.estimate(0), Some(Duration::from_secs(10)));
+    assert_eq!(policy.estimate(1), Some(Duration::ZERO));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_primary_routed_later_is_called_through_the_service_made_ready() {
+    // The primary behind a limit of one: the service the caller made ready
+    // holds the only permit, so a fresh clone could never get one.
+    let three = Three::new([vec![ok()], vec![status(503)], vec![status(502)]]);
+    let layer = three.builder().route(PrimaryLast).build().unwrap();
+    let mut service = layer.layer(tower::limit::ConcurrencyLimit::new(three.logged(0), 1));
+    let call = service.ready().await.unwrap().call(request());
+    // A deadline, so that a regression fails rather than hangs.
+    let response = tokio::time::timeout(Duration::from_secs(60), call)
+        .await
+        .expect("the primary is reached")
+        .unwrap();
+    assert_eq!(served(&response), (1, "primary"));
+    assert_eq!(*three.log.lock().unwrap(), ["second", "third", "primary"]);
+    // The permit went with the call: the service can be made ready again.
+    let next = tokio::time::timeout(Duration::from_secs(60), service.ready()).await;
+    assert!(next.is_ok(), "the permit was released");
 }
 
 /// Costs per 1k tokens; the request's body length is its token count and

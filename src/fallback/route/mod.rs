@@ -81,7 +81,9 @@ pub trait Route<Req>: Send + Sync {
 
     /// A tier at `position` finished: it served, or failed in a way that
     /// says something about its health (see [`Observed`]). Called only if
-    /// [`observes`](Self::observes) returns `true`.
+    /// [`observes`](Self::observes) returns `true`, at most once per tier
+    /// entered, and never for a tier whose call was dropped with the
+    /// response future.
     fn observe(&self, position: usize, observed: Observed) {
         let _ = (position, observed);
     }
@@ -146,8 +148,13 @@ pub enum Observed {
     },
     /// The tier failed in a way that counts against it: a failure that
     /// [counts against a breaker](crate::classify::FailureKind::counts_against_breaker),
-    /// its timeout, or an open circuit. The caller's own faults
-    /// (a 400, a context too long, a content filter) are not reported.
+    /// its timeout, an open circuit, a spent budget reported from below
+    /// ([`BudgetExhausted`](crate::classify::FailureKind::BudgetExhausted)),
+    /// or the logical call's deadline passing while the tier was still at
+    /// work. The caller's own faults (a 400, a context too long, a content
+    /// filter) are not reported, nor is a call the caller cancelled by
+    /// dropping the future: that is not the tier's fault, and the tier may
+    /// have been about to answer.
     Failed {
         /// From entering the tier to its failure.
         latency: Duration,
