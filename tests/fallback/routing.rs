@@ -225,6 +225,17 @@ async fn weighted_with_the_same_seed_draws_the_same_sequence() {
     assert!(first.contains(&"primary") && first.contains(&"third"));
 }
 
+/// An estimate within the packing's precision (2^-15) of `expected`.
+#[track_caller]
+fn assert_near(estimate: Option<Duration>, expected: Duration) {
+    let estimate = estimate.expect("a sample").as_secs_f64();
+    let expected = expected.as_secs_f64();
+    assert!(
+        (estimate - expected).abs() <= expected / 30_000.0,
+        "{estimate} s against {expected} s"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn least_latency_tries_untried_tiers_then_the_fastest_and_follows_a_recovery() {
     let ms = Duration::from_millis;
@@ -258,7 +269,7 @@ async fn least_latency_tries_untried_tiers_then_the_fastest_and_follows_a_recove
     let (_, calls) = three.send(&layer, request()).await;
     assert_eq!(calls, ["primary"]);
     // A slower sample replaces the estimate at once.
-    assert_eq!(policy.estimate(0), Some(Duration::from_secs(2)));
+    assert_near(policy.estimate(0), Duration::from_secs(2));
 
     // Now `second` (100 ms) leads; the primary's 2 s decays by half every
     // second and falls below 100 ms after about 4.3 s, i.e. some 43 calls.
@@ -330,7 +341,7 @@ async fn least_latency_learns_from_a_tier_stopped_by_the_deadline() {
     assert!(error.is::<DeadlineExceeded>(), "{error}");
     assert_eq!(*three.log.lock().unwrap(), ["primary"]);
     // The failure penalty (10 s), longer than the 5 s it took.
-    assert_eq!(policy.estimate(0), Some(Duration::from_secs(10)));
+    assert_near(policy.estimate(0), Duration::from_secs(10));
 
     let (response, calls) = three.send(&layer, request()).await;
     assert_eq!(calls, ["second"]);
@@ -369,7 +380,7 @@ async fn least_latency_observes_a_spent_budget_from_below() {
     let response = layer.layer(OutOfBudget).oneshot(request()).await.unwrap();
     assert_eq!(served(&response), (2, "backup"));
     // The primary's spent budget counts against it, as the penalty.
-    assert_eq!(policy.estimate(0), Some(Duration::from_secs(10)));
+    assert_near(policy.estimate(0), Duration::from_secs(10));
     assert_eq!(policy.estimate(1), Some(Duration::ZERO));
 }
 
@@ -552,6 +563,20 @@ fn invalid_settings_name_the_field() {
         .build()
         .unwrap_err();
     assert_eq!(error.field(), "half_life");
+    let error = LeastLatency::builder()
+        .failure_penalty(Duration::ZERO)
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        (error.layer(), error.field()),
+        ("fallback", "failure_penalty")
+    );
+    assert!(
+        LeastLatency::builder()
+            .failure_penalty(Duration::from_nanos(1))
+            .build()
+            .is_ok()
+    );
 
     // One weight per tier, the primary first.
     let error = FallbackLayer::<Upstream, Req, Res>::builder("primary")
