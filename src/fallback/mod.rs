@@ -60,7 +60,10 @@
 //!
 //! `poll_ready` is the primary's alone: a backup never delays it. A tier is
 //! made ready only when the request reaches it, on a clone of its service,
-//! and its timeout counts the wait for readiness too.
+//! and its timeout counts the wait for readiness too. The primary's
+//! service must be `Clone` for [`Fallback`] to be a `Service`, with or
+//! without a [route](#routing): a route may put the primary after another
+//! tier, and which order a request gets is known only at `call`.
 //!
 //! Following tower's contract, a primary that is not ready holds the
 //! caller in `poll_ready`, and one whose `poll_ready` fails fails the
@@ -128,10 +131,22 @@
 //! least latency) so that configuration can choose one; with the `serde`
 //! feature it deserializes from `"least_latency"` or `{ weighted = [3, 1] }`.
 //!
-//! With [`Static`] (or no route) no order is computed: the happy path costs
-//! what it did. A route costs its [`order`](Route::order) call per request
-//! (tens of nanoseconds for the policies here, no allocation); one that
-//! [observes](Route::observes) latencies adds two clock reads per tier.
+//! What a route costs:
+//!
+//! - [`Static`] (or no route, or [`Routing::Static`]) is not kept at all:
+//!   no order is computed, nothing extra is cloned or locked, and the happy
+//!   path costs what it does without routing;
+//! - any other route costs its [`order`](Route::order) call per request
+//!   (tens of nanoseconds for the policies here, no allocation, no lock;
+//!   [`LeastLatency`] reads the clock once there);
+//! - a request whose first tier is not the primary clones the primary's
+//!   service once, if the order holds it (see above: cheap for most
+//!   services, but a `Buffer`'s clone allocates), and reaches its first
+//!   tier as a fallback does: a clone of that tier's service, taken under
+//!   the tier list's (uncontended) mutex;
+//! - a route that [observes](Route::observes) latencies adds a clock read
+//!   when each tier is entered and one when it finishes;
+//!   [`LeastLatency`] reads it once more to time-stamp the sample.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]

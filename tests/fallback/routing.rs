@@ -105,6 +105,22 @@ async fn static_keeps_the_configured_order() {
     assert_eq!(served(&response.unwrap()), (3, "third"));
 }
 
+#[test]
+fn static_routing_takes_the_fast_path() {
+    // `Static` is not kept: no order computed, no clone, no lock per call.
+    let three = Three::new([vec![], vec![], vec![]]);
+    for layer in [
+        three.builder().build().unwrap(),
+        three.builder().route(Static).build().unwrap(),
+        three.builder().route(Routing::Static).build().unwrap(),
+    ] {
+        let debug = format!("{layer:?}");
+        assert!(debug.contains("routed: false"), "{debug}");
+    }
+    let layer = three.builder().route(PrimaryLast).build().unwrap();
+    assert!(format!("{layer:?}").contains("routed: true"));
+}
+
 /// Tries the primary last, the rest in configured order.
 struct PrimaryLast;
 
