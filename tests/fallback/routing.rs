@@ -479,6 +479,35 @@ async fn when_no_tier_fits_the_answer_is_no_route_and_no_one_is_called() {
     assert_eq!(layer.handle().fell_back(), 0);
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_nan_or_negative_size_fits_no_tier() {
+    // The size comes from an `x-size` header; the budget is generous.
+    let route = CostAware::new([0.01, 0.001, 0.005], |_: &Req| Some(100.0))
+        .unwrap()
+        .size(|request: &Req| {
+            let size = request.headers().get("x-size").unwrap();
+            size.to_str().unwrap().parse().unwrap()
+        });
+    let three = Three::new([vec![ok()], vec![ok()], vec![ok()]]);
+    let layer = three.builder().route(route).build().unwrap();
+    let sized = |size: &str| {
+        let mut request = request();
+        request
+            .headers_mut()
+            .insert("x-size", size.parse().unwrap());
+        request
+    };
+    for size in ["NaN", "-1", "-0.001", "-inf"] {
+        let (result, calls) = three.send(&layer, sized(size)).await;
+        assert!(result.unwrap_err().is::<NoRoute>(), "size {size}");
+        assert!(calls.is_empty(), "size {size}: {calls:?}");
+    }
+    // A sane size still routes, cheapest first.
+    let (response, calls) = three.send(&layer, sized("2")).await;
+    assert_eq!(calls, ["second"]);
+    assert_eq!(served(&response.unwrap()), (2, "second"));
+}
+
 fn tools_request() -> Req {
     http::Request::new(String::from("{\"tools\":[{}]}"))
 }
@@ -571,7 +600,7 @@ fn invalid_settings_name_the_field() {
 
     for cost in [-1.0, f64::NAN, f64::INFINITY] {
         let error = CostAware::new([1.0, cost], |_: &Req| None).unwrap_err();
-        assert_eq!(error.field(), "cost", "{cost}");
+        assert_eq!(error.field(), "costs", "{cost}");
     }
 
     let error = LeastLatency::builder()
