@@ -1,8 +1,10 @@
 //! Routing policies: each orders (and filters) the tiers as documented, and
 //! falling back follows that order.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use tower::{Layer, Service, ServiceExt};
@@ -187,6 +189,13 @@ async fn weighted_first_choices_match_the_weights() {
         .unwrap();
     let handle = layer.handle();
     let service = layer.layer(three.logged(0));
+    // Seeded, so this is one fixed sequence of draws and the test cannot
+    // flake: it checks that this sequence follows the weights, not that
+    // every seed does. The bound is loose on purpose: over 10 000 draws a
+    // share's standard deviation is at most 0.005, so ±0.02 is about four
+    // of them, which a fair draw meets for nearly any seed, and which a
+    // wrong mapping from draw to tier (uniform shares, or the weights
+    // reversed) misses by far.
     const REQUESTS: u64 = 10_000;
     for _ in 0..REQUESTS {
         service.clone().oneshot(request()).await.unwrap();
@@ -564,6 +573,98 @@ async fn cancelling_a_routed_call_at_every_poll_leaves_no_tier_half_called() {
             .build()
             .unwrap()
             .layer(upstreams[0].clone());
+        (service, upstreams.to_vec())
+    })
+    .await;
+}
+
+/// An upstream that is not ready at first: each clone waits 20 ms (paused
+/// time) in `poll_ready` before its first call, and again after each call.
+#[derive(Debug)]
+struct SlowReady {
+    inner: Upstream,
+    wait: Option<Pin<Box<tokio::time::Sleep>>>,
+    ready: bool,
+}
+
+impl SlowReady {
+    fn new(inner: Upstream) -> Self {
+        Self {
+            inner,
+            wait: None,
+            ready: false,
+        }
+    }
+}
+
+impl Clone for SlowReady {
+    /// A clone is not ready: it waits on its own.
+    fn clone(&self) -> Self {
+        Self::new(self.inner.clone())
+    }
+}
+
+impl Service<Req> for SlowReady {
+    type Response = Res;
+    type Error = BoxError;
+    type Future = <Upstream as Service<Req>>::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        if !self.ready {
+            let wait = self
+                .wait
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep(Duration::from_millis(20))));
+            ready!(wait.as_mut().poll(cx));
+            self.wait = None;
+            self.ready = true;
+        }
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Req) -> Self::Future {
+        assert!(self.ready, "called before it was ready");
+        self.ready = false;
+        self.inner.call(request)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_at_every_poll_with_tiers_pending_in_poll_ready() {
+    // Every tier waits in `poll_ready` first, so the call is also
+    // cancelled while a tier is being made ready (`Ready`), not only while
+    // a call is in flight.
+    cancel_at_every_poll(|| {
+        let slow = |step: Step| Upstream::new([step.after(Duration::from_millis(50))]);
+        let upstreams = [slow(status(503)), slow(status(502)), slow(ok())];
+        // `second`, then the primary (the service made ready, moved into
+        // the future), then `third`.
+        let service = FallbackLayer::builder("primary")
+            .primary_timeout(Duration::from_secs(1))
+            .tier(
+                Tier::new("second", SlowReady::new(upstreams[1].clone()))
+                    .timeout(Duration::from_secs(1)),
+            )
+            .tier(Tier::new("third", SlowReady::new(upstreams[2].clone())))
+            .route(Weighted::new([0, 1, 0]).unwrap())
+            .build()
+            .unwrap()
+            .layer(SlowReady::new(upstreams[0].clone()));
+        (service, upstreams.to_vec())
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_at_every_poll_in_the_configured_order_with_tiers_pending_in_poll_ready() {
+    cancel_at_every_poll(|| {
+        let slow = |step: Step| Upstream::new([step.after(Duration::from_millis(50))]);
+        let upstreams = [slow(status(503)), slow(status(502)), slow(ok())];
+        let service = FallbackLayer::builder("primary")
+            .tier(Tier::new("second", SlowReady::new(upstreams[1].clone())))
+            .tier(Tier::new("third", SlowReady::new(upstreams[2].clone())))
+            .build()
+            .unwrap()
+            .layer(SlowReady::new(upstreams[0].clone()));
         (service, upstreams.to_vec())
     })
     .await;
