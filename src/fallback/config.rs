@@ -182,8 +182,9 @@ impl<T, Req, Res, C, R, M> FallbackBuilder<T, Req, Res, C, R, M> {
 
     /// Orders the tiers per request with `route` (see
     /// [Routing](super#routing)) instead of the configured order;
-    /// [`Static`] (or [`Routing::Static`]) keeps the configured order and
-    /// the fast path.
+    /// [`Static`] (or [`Routing::Static`]) passed by value keeps the
+    /// configured order and the fast path. Boxed or in an `Arc`, it is kept
+    /// and asked like any route: the same order, at a route's cost.
     pub fn route(mut self, route: impl Route<Req> + 'static) -> Self {
         let any: &dyn std::any::Any = &route;
         let fixed = any.is::<Static>() || matches!(any.downcast_ref(), Some(Routing::Static));

@@ -46,9 +46,11 @@ pin_project! {
     #[project = StateProj]
     enum State<S, F, T, G> {
         // The primary's call: made in `Fallback::call` when the primary is
-        // first, or on a clone of it when a route put it later.
+        // first, or when its turn comes when a route put it later.
         Primary { #[pin] call: F },
-        // A clone of the primary, being made ready (a route put it later).
+        // The primary's service, moved out of `Fallback::call` already
+        // ready when a route put it later: polled once more (at once) and
+        // called.
         PrimaryReady { service: S },
         // A fallback tier's service (a clone), being made ready.
         Ready { service: T },
@@ -70,7 +72,8 @@ struct Run<S, T, Req, Res, C, R, M> {
     // How far along the order the call is: the current tier is at this
     // step (the configured order's step is the tier's position).
     step: usize,
-    // A clone of the primary, when a route put it after another tier.
+    // The primary's service, made ready by the caller's `poll_ready`, when
+    // a route put it after another tier (with whatever it reserved).
     primary: Option<S>,
     // When the current tier was entered, if the route observes latencies.
     started: Option<Instant>,
@@ -227,7 +230,8 @@ where
 
     /// The future of a request whose route put another tier than the
     /// primary first, or none: nothing is called until it is polled.
-    /// `primary` is a clone of the primary if the order holds it.
+    /// `primary` is the primary's service, already ready, if the order
+    /// holds it.
     pub(super) fn routed(
         chain: Arc<Chain<T, Req, Res>>,
         request: Req,
@@ -423,9 +427,9 @@ where
         }
         if tier == 0 {
             self.tier_deadline = tier_deadline(self.chain.primary_timeout, self.deadline);
-            // The order holds the primary once, and its clone was made for it.
+            // The order holds the primary once, and its service came with it.
             let primary = self.primary.take();
-            Entered::Primary(primary.expect("a clone of the primary for its step"))
+            Entered::Primary(primary.expect("the primary's service for its step"))
         } else {
             self.tier_deadline = tier_deadline(self.chain.tiers[tier - 1].timeout, self.deadline);
             Entered::Tier(self.chain.service(tier))
@@ -491,6 +495,12 @@ where
             // Zero-sized: boxing it does not allocate.
             return self.settle(Err(Box::new(AttemptTimedOut::new())));
         }
+        // The tier used up the call's time: that says something about it,
+        // or a tier that hangs with no timeout of its own would keep an
+        // estimate of zero and be tried first again.
+        if self.chain.observes {
+            self.observe(false);
+        }
         self.chain.stats.count(self.tier, Count::Failed);
         #[cfg(feature = "metrics")]
         self.timed(false);
@@ -532,9 +542,14 @@ where
                 return Next::Return(self.served(result, self.tier));
             }
         };
+        // A spent budget from below (the tier's own, or the call's) counts
+        // against the tier that spent it, as the deadline does in `expire`.
         if self.chain.observes
             && (failure.kind().counts_against_breaker()
-                || failure.kind() == FailureKind::CircuitOpen)
+                || matches!(
+                    failure.kind(),
+                    FailureKind::CircuitOpen | FailureKind::BudgetExhausted
+                ))
         {
             self.observe(false);
         }

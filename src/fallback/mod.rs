@@ -60,7 +60,10 @@
 //!
 //! `poll_ready` is the primary's alone: a backup never delays it. A tier is
 //! made ready only when the request reaches it, on a clone of its service,
-//! and its timeout counts the wait for readiness too.
+//! and its timeout counts the wait for readiness too. The primary's
+//! service must be `Clone` for [`Fallback`] to be a `Service`, with or
+//! without a [route](#routing): a route may put the primary after another
+//! tier, and which order a request gets is known only at `call`.
 //!
 //! Following tower's contract, a primary that is not ready holds the
 //! caller in `poll_ready`, and one whose `poll_ready` fails fails the
@@ -102,10 +105,16 @@
 //! Whatever the order:
 //!
 //! - the primary may come anywhere; when it is not first, the tier that is
-//!   first is called at once, and the primary is reached like any tier, on
-//!   a clone made ready when its turn comes (so the primary's service must
-//!   be `Clone`). `poll_ready` is still the primary's alone: a backup never
-//!   delays it;
+//!   first is called at once. The primary's service that the caller's
+//!   `poll_ready` made ready moves into the response future and is called
+//!   when its turn comes, and a clone takes its place in the [`Fallback`],
+//!   to be made ready for the next request. Whatever the ready service
+//!   reserved (a `ConcurrencyLimit` permit, a `Buffer` slot) is therefore
+//!   held while the tiers before it run, goes with the primary's call, and
+//!   is released if the future is dropped first. An order that leaves the
+//!   primary out leaves the ready service in the [`Fallback`], still
+//!   holding what it reserved, for the next request. `poll_ready` is still
+//!   the primary's alone: a backup never delays it;
 //! - guards and [`ContextTooLong`](crate::classify::FailureKind::ContextTooLong)
 //!   still apply on the way down (the primary counts as a tier without a
 //!   guard), and the static response, if any, stays last;
@@ -122,10 +131,22 @@
 //! least latency) so that configuration can choose one; with the `serde`
 //! feature it deserializes from `"least_latency"` or `{ weighted = [3, 1] }`.
 //!
-//! With [`Static`] (or no route) no order is computed: the happy path costs
-//! what it did. A route costs its [`order`](Route::order) call per request
-//! (tens of nanoseconds for the policies here, no allocation); one that
-//! [observes](Route::observes) latencies adds two clock reads per tier.
+//! What a route costs:
+//!
+//! - [`Static`] (or no route, or [`Routing::Static`]) is not kept at all:
+//!   no order is computed, nothing extra is cloned or locked, and the happy
+//!   path costs what it does without routing;
+//! - any other route costs its [`order`](Route::order) call per request
+//!   (tens of nanoseconds for the policies here, no allocation, no lock;
+//!   [`LeastLatency`] reads the clock once there);
+//! - a request whose first tier is not the primary clones the primary's
+//!   service once, if the order holds it (see above: cheap for most
+//!   services, but a `Buffer`'s clone allocates), and reaches its first
+//!   tier as a fallback does: a clone of that tier's service, taken under
+//!   the tier list's (uncontended) mutex;
+//! - a route that [observes](Route::observes) latencies adds a clock read
+//!   when each tier is entered and one when it finishes;
+//!   [`LeastLatency`] reads it once more to time-stamp the sample.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
@@ -228,8 +249,8 @@ mod served;
 mod stats;
 mod tier;
 
-use std::fmt;
 use std::task::{Context, Poll};
+use std::{fmt, mem};
 
 use tower_service::Service;
 
@@ -316,10 +337,15 @@ where
             None => !chain.tiers.is_empty(),
             Some(order) if order.first() == Some(0) => order.len() > 1,
             Some(order) => {
-                // Another tier first, or none: nothing is called yet. The
-                // primary, if the order holds it, is called through a clone
-                // made ready when its turn comes; this one stays ready.
-                let primary = order.contains(0).then(|| self.primary.clone());
+                // Another tier first, or none: nothing is called yet. If
+                // the order holds the primary, the service made ready (with
+                // whatever it reserved: a permit, a buffer slot) goes into
+                // the future to be called when its turn comes, and a clone
+                // takes its place here, to be made ready for the next call.
+                let primary = order.contains(0).then(|| {
+                    let clone = self.primary.clone();
+                    mem::replace(&mut self.primary, clone)
+                });
                 return ResponseFuture::routed(
                     chain.clone(),
                     request,

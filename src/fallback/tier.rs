@@ -88,6 +88,14 @@ impl<T, Req> Tier<T, Req> {
     }
 
     /// Tries this tier only for requests `guard` accepts.
+    ///
+    /// The guard must be pure and cheap: it may be asked more than once
+    /// about the same request (a [`Capability`](super::Capability) route
+    /// asks it before the first call, and the layer asks it again on the
+    /// way down after a failure), and it runs synchronously in `call` or
+    /// in the response future's `poll`. It should give the same answer
+    /// each time; if it does not, the later answer decides whether the
+    /// tier is tried.
     #[must_use]
     pub fn guard(mut self, guard: impl Fn(&Req) -> bool + Send + Sync + 'static) -> Self {
         self.guard = Some(Box::new(guard));

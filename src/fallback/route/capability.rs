@@ -18,6 +18,11 @@ type Guard<Req> = Box<dyn Fn(&Req) -> bool + Send + Sync>;
 /// tier can, the layer answers [`NoRoute`](crate::fallback::NoRoute) at
 /// once.
 ///
+/// Guards are asked up front for every tier, and the layer asks a tier's
+/// guard again on the way down before trying it after a failure: keep
+/// them pure and cheap (a length check, a flag in the request), never I/O
+/// or counting.
+///
 /// ```
 /// use tower_failover::fallback::{Capability, FallbackLayer, Tier};
 ///
@@ -39,7 +44,9 @@ impl<Req> Capability<Req> {
         Self { primary: None }
     }
 
-    /// Calls the primary only for requests `guard` accepts.
+    /// Calls the primary only for requests `guard` accepts. Asked once
+    /// per request, before the first call; pure and cheap, like a tier's
+    /// [guard](crate::fallback::Tier::guard).
     #[must_use]
     pub fn primary(mut self, guard: impl Fn(&Req) -> bool + Send + Sync + 'static) -> Self {
         self.primary = Some(Box::new(guard));

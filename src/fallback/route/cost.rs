@@ -36,7 +36,7 @@ type Budget<Req> = Box<dyn Fn(&Req) -> Option<f64> + Send + Sync>;
 /// # let _ = layer;
 ///
 /// let error = CostAware::new([f64::NAN], |_: &u32| None).unwrap_err();
-/// assert_eq!(error.field(), "cost");
+/// assert_eq!(error.field(), "costs");
 /// # Ok::<(), tower_failover::InvalidConfig>(())
 /// ```
 pub struct CostAware<Req> {
@@ -51,7 +51,7 @@ impl<Req> CostAware<Req> {
     ///
     /// # Errors
     ///
-    /// A cost that is negative, infinite or NaN (field `cost`).
+    /// A cost that is negative, infinite or NaN (field `costs`).
     pub fn new(
         costs: impl IntoIterator<Item = f64>,
         budget: impl Fn(&Req) -> Option<f64> + Send + Sync + 'static,
@@ -60,7 +60,7 @@ impl<Req> CostAware<Req> {
         if let Some(cost) = costs.iter().find(|c| !c.is_finite() || **c < 0.0) {
             return Err(InvalidConfig::new(
                 "fallback",
-                "cost",
+                "costs",
                 "a cost must be finite and not negative",
             )
             .with_detail(cost.to_string()));

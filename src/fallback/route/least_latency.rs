@@ -15,9 +15,9 @@ const PENALTY: Duration = Duration::from_secs(10);
 /// Tries the tier that has been fastest lately first, then the others from
 /// faster to slower (ties keep the configured order).
 ///
-/// The layer times every tier it enters, readiness included, and this
-/// policy keeps one estimate per tier, a peak-sensitive moving average in
-/// the manner of Finagle's and tower's peak EWMA:
+/// The layer times every tier it enters and this policy keeps one
+/// estimate per tier, a peak-sensitive moving average in the manner of
+/// Finagle's and tower's peak EWMA:
 ///
 /// - a sample slower than the estimate replaces it at once (a tier that
 ///   turns slow sinks on its first slow answer);
@@ -28,14 +28,31 @@ const PENALTY: Duration = Duration::from_secs(10);
 ///   the others' — a tier that recovered moves back to the front, one that
 ///   did not sinks again on that one call;
 /// - a failure that counts against the tier (see
-///   [`Observed::Failed`](super::Observed::Failed)) is a sample of the
+///   [`Observed::Failed`](super::Observed::Failed), which includes the
+///   call's deadline passing while the tier was at work) is a sample of the
 ///   [failure penalty](LeastLatencyBuilder::failure_penalty) (or its
-///   latency, if longer), so a failing tier sinks.
+///   latency, if longer), so a failing or hanging tier sinks. A call the
+///   caller drops is not a sample.
+///
+/// What a sample times: for a tier reached after another (a fallback, or
+/// any tier a route put before the first one), from entering the tier,
+/// before its `poll_ready`, to its result, so readiness is included; for
+/// the primary when it is tried first, from the layer's `call`, after the
+/// caller's `poll_ready`, to its result, so a wait for the primary's
+/// readiness is not included. Either way, a deadline that stops the tier
+/// ends its sample.
 ///
 /// A tier with no sample yet has an estimate of zero: it is tried first to
 /// get one (several such keep their configured order, so a new layer starts
-/// in the configured order). Estimates are best effort: two samples landing
-/// at the same moment on different threads may lose one.
+/// in the configured order).
+///
+/// Each estimate is one atomic word, updated with a compare-and-swap loop:
+/// no lock, and no torn read or lost update. The word packs the estimate
+/// (an `f32` of nanoseconds rounded to 16 significant bits, a relative
+/// precision of about 0.003 %) and the time of its last sample
+/// (milliseconds since the policy was built, for some 69 years, then
+/// saturating). Decay therefore advances in millisecond steps: a half-life
+/// of a few milliseconds or less decays in coarse steps.
 ///
 /// ```
 /// use std::time::Duration;
@@ -54,18 +71,37 @@ const PENALTY: Duration = Duration::from_secs(10);
 /// ```
 #[derive(Debug)]
 pub struct LeastLatency {
-    half_life_ns: f64,
+    // The half-life in milliseconds, the unit of the timestamps.
+    half_life_ms: f64,
     penalty: Duration,
     epoch: Instant,
-    estimates: [Estimate; MAX_TIERS],
+    estimates: [AtomicU64; MAX_TIERS],
 }
 
-/// One tier's estimate: nanoseconds (an `f64`'s bits), and when it was
-/// last updated (nanoseconds since the policy's epoch).
-#[derive(Debug, Default)]
-struct Estimate {
-    ns: AtomicU64,
-    at: AtomicU64,
+/// Bits of a packed estimate that hold the latency; the rest (the high
+/// 41) hold the time of the last sample.
+const LATENCY_BITS: u32 = 23;
+const LATENCY_MASK: u64 = (1 << LATENCY_BITS) - 1;
+/// The latest timestamp a word can hold (milliseconds, plus one).
+const MAX_AT: u64 = (1 << (64 - LATENCY_BITS)) - 1;
+
+/// Packs an estimate of `ns` nanoseconds sampled at `at` (milliseconds
+/// since the epoch, plus one: a word of 0 means "no sample").
+///
+/// The latency is a positive `f32` (sign bit clear) rounded to its top 23
+/// bits: 8 of exponent, 15 of mantissa.
+fn pack(ns: f64, at: u64) -> u64 {
+    let bits = (ns.max(0.0) as f32).to_bits();
+    // Round to nearest; an `f32::MAX` would round into the infinities,
+    // which is still the largest estimate there is.
+    let latency = (u64::from(bits) + 0x80) >> 8;
+    (at.min(MAX_AT) << LATENCY_BITS) | latency.min(LATENCY_MASK)
+}
+
+/// The estimate in nanoseconds and its timestamp.
+fn unpack(word: u64) -> (f64, u64) {
+    let bits = ((word & LATENCY_MASK) as u32) << 8;
+    (f64::from(f32::from_bits(bits)), word >> LATENCY_BITS)
 }
 
 impl LeastLatency {
@@ -80,27 +116,34 @@ impl LeastLatency {
     /// The current estimate of the tier at `position`, decayed to now;
     /// `None` before its first sample.
     pub fn estimate(&self, position: usize) -> Option<Duration> {
-        let estimate = self.estimates.get(position)?;
-        if estimate.at.load(Ordering::Relaxed) == 0 {
+        let word = self.estimates.get(position)?.load(Ordering::Relaxed);
+        if word == 0 {
             return None;
         }
-        let ns = self.decayed(estimate, self.now());
+        let ns = self.decayed(word, self.now());
         Some(Duration::from_nanos(ns as u64))
     }
 
-    /// Nanoseconds since the epoch, at least 1 (0 means "no sample").
+    /// Milliseconds since the epoch, plus one (a stored 0 means "no
+    /// sample"), saturating at what a word holds.
     fn now(&self) -> u64 {
-        let ns = Instant::now()
+        let ms = Instant::now()
             .saturating_duration_since(self.epoch)
-            .as_nanos();
-        u64::try_from(ns).unwrap_or(u64::MAX).max(1)
+            .as_millis();
+        u64::try_from(ms)
+            .unwrap_or(MAX_AT)
+            .saturating_add(1)
+            .min(MAX_AT)
     }
 
-    fn decayed(&self, estimate: &Estimate, now: u64) -> f64 {
-        let ns = f64::from_bits(estimate.ns.load(Ordering::Relaxed));
-        let at = estimate.at.load(Ordering::Relaxed);
+    /// The estimate in `word`, in nanoseconds, decayed to `now`.
+    fn decayed(&self, word: u64, now: u64) -> f64 {
+        if word == 0 {
+            return 0.0;
+        }
+        let (ns, at) = unpack(word);
         let elapsed = now.saturating_sub(at) as f64;
-        ns * (-elapsed / self.half_life_ns).exp2()
+        ns * (-elapsed / self.half_life_ms).exp2()
     }
 
     fn record(&self, position: usize, sample: Duration) {
@@ -109,14 +152,24 @@ impl LeastLatency {
         };
         let now = self.now();
         let sample = sample.as_nanos() as f64;
-        let current = self.decayed(estimate, now);
-        let next = if sample >= current {
-            sample
-        } else {
-            (current + sample) / 2.0
-        };
-        estimate.ns.store(next.to_bits(), Ordering::Relaxed);
-        estimate.at.store(now, Ordering::Relaxed);
+        let mut word = estimate.load(Ordering::Relaxed);
+        loop {
+            let current = self.decayed(word, now);
+            let next = if sample >= current {
+                sample
+            } else {
+                (current + sample) / 2.0
+            };
+            match estimate.compare_exchange_weak(
+                word,
+                pack(next, now),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(actual) => word = actual,
+            }
+        }
     }
 }
 
@@ -131,7 +184,7 @@ impl<Req> Route<Req> for LeastLatency {
         let now = self.now();
         let mut keys = [0.0f64; MAX_TIERS];
         for (position, key) in keys.iter_mut().enumerate().take(tiers.len()) {
-            *key = self.decayed(&self.estimates[position], now);
+            *key = self.decayed(self.estimates[position].load(Ordering::Relaxed), now);
         }
         order.sort_by(|a, b| keys[a].total_cmp(&keys[b]));
     }
@@ -165,7 +218,8 @@ impl LeastLatencyBuilder {
         self
     }
 
-    /// The latency a failure counts as (its own latency if longer); 10 s by
+    /// The latency a failure counts as (its own latency if longer). Must
+    /// not be zero (a failure would then count as a fast answer); 10 s by
     /// default.
     pub fn failure_penalty(mut self, penalty: Duration) -> Self {
         self.penalty = penalty;
@@ -176,7 +230,8 @@ impl LeastLatencyBuilder {
     ///
     /// # Errors
     ///
-    /// A zero half-life (field `half_life`).
+    /// A zero half-life (field `half_life`) or failure penalty (field
+    /// `failure_penalty`).
     pub fn build(self) -> Result<LeastLatency, InvalidConfig> {
         if self.half_life.is_zero() {
             return Err(InvalidConfig::new(
@@ -185,11 +240,36 @@ impl LeastLatencyBuilder {
                 "must not be zero",
             ));
         }
+        if self.penalty.is_zero() {
+            return Err(InvalidConfig::new(
+                "fallback",
+                "failure_penalty",
+                "must not be zero",
+            ));
+        }
         Ok(LeastLatency {
-            half_life_ns: self.half_life.as_nanos() as f64,
+            half_life_ms: self.half_life.as_nanos() as f64 / 1e6,
             penalty: self.penalty,
             epoch: Instant::now(),
             estimates: Default::default(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_packed_estimate_keeps_its_value_and_time() {
+        for ns in [0.0, 1.0, 999.0, 2e9, 1e10, 3.6e12, 1.8e19] {
+            for at in [1, 1_000, MAX_AT] {
+                let (back, when) = unpack(pack(ns, at));
+                assert_eq!(when, at);
+                assert!((back - ns).abs() <= ns * 2f64.powi(-15), "{ns} → {back}");
+            }
+        }
+        assert_ne!(pack(0.0, 1), 0, "a sample of zero is still a sample");
+        assert_eq!(unpack(pack(1.0, MAX_AT + 5)).1, MAX_AT, "saturates");
     }
 }

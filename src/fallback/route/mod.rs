@@ -44,8 +44,9 @@ use super::stats::Stats;
 ///
 /// A policy that learns from results (like [`LeastLatency`]) returns `true`
 /// from [`observes`](Self::observes): the layer then reads the clock when
-/// it enters each tier and reports every tier's outcome to
-/// [`observe`](Self::observe).
+/// it enters each tier and when the tier finishes, and reports the tier's
+/// outcome to [`observe`](Self::observe) (see [`Observed`] for which
+/// outcomes, and what the latency counts).
 ///
 /// ```
 /// use tower_failover::fallback::{FallbackLayer, Order, Route, Tier, Tiers};
@@ -81,7 +82,9 @@ pub trait Route<Req>: Send + Sync {
 
     /// A tier at `position` finished: it served, or failed in a way that
     /// says something about its health (see [`Observed`]). Called only if
-    /// [`observes`](Self::observes) returns `true`.
+    /// [`observes`](Self::observes) returns `true`, at most once per tier
+    /// entered, and never for a tier whose call was dropped with the
+    /// response future.
     fn observe(&self, position: usize, observed: Observed) {
         let _ = (position, observed);
     }
@@ -139,17 +142,30 @@ impl<Req, R: Route<Req> + ?Sized> Route<Req> for std::sync::Arc<R> {
 #[non_exhaustive]
 pub enum Observed {
     /// The tier served (the classifier called its result a success) after
-    /// `latency`, readiness included.
+    /// `latency`.
+    ///
+    /// A latency runs from entering the tier to its result. For a tier
+    /// reached after another, and for any tier a route put before the
+    /// primary, entering is before its `poll_ready`, so the wait for
+    /// readiness is included. For the primary tried first, entering is
+    /// the layer's `call`, after the caller's `poll_ready` returned ready:
+    /// the wait for the primary's readiness is not included.
     Served {
         /// From entering the tier to its result.
         latency: Duration,
     },
     /// The tier failed in a way that counts against it: a failure that
     /// [counts against a breaker](crate::classify::FailureKind::counts_against_breaker),
-    /// its timeout, or an open circuit. The caller's own faults
-    /// (a 400, a context too long, a content filter) are not reported.
+    /// its timeout, an open circuit, a spent budget reported from below
+    /// ([`BudgetExhausted`](crate::classify::FailureKind::BudgetExhausted)),
+    /// or the logical call's deadline passing while the tier was still at
+    /// work. The caller's own faults (a 400, a context too long, a content
+    /// filter) are not reported, nor is a call the caller cancelled by
+    /// dropping the future: that is not the tier's fault, and the tier may
+    /// have been about to answer.
     Failed {
-        /// From entering the tier to its failure.
+        /// From entering the tier (as for [`Served`](Self::Served)) to its
+        /// failure, or to the deadline that stopped it.
         latency: Duration,
     },
 }
