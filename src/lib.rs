@@ -22,13 +22,20 @@
 //!
 //! ```text
 //! TimeoutBudgetLayer          one deadline for everything below
-//!   FallbackLayer             tier 1 → tier 2 → tier 3 (→ static response)
+//!   FallbackLayer             tier 1 → tier 2 → tier 3 (→ static response),
+//!                             in the order a routing policy picks
 //!     per tier:
 //!     RetryLayer              backoff + hints + shared budget
+//!       (HedgeLayer)          a second attempt after a delay, same budget
+//!       (RateLimitLayer)      the provider's requests and tokens per minute
 //!       CircuitBreakerLayer   fail fast while the upstream is down
 //!         AttemptTimeoutLayer min(per-try, remaining budget)
 //!           client            hyper-util / reqwest / tonic / anything
 //! ```
+//!
+//! The layers in brackets are optional: [`hedge`] cuts a slow tail at the
+//! price of some extra calls, [`rate_limit`] keeps the caller under the
+//! provider's limits instead of learning them from 429s.
 //!
 //! [`ServiceBuilderExt`] names each layer as a `ServiceBuilder` method, so
 //! that a stack reads in this order:
