@@ -267,7 +267,9 @@ where
         let shared = &*self.shared;
         let state = shared.config.state();
         state.calls.fetch_add(1, Ordering::Relaxed);
-        shared.config.budget().deposit();
+        if shared.config.deposits() {
+            shared.config.budget().deposit();
+        }
         let delay = state.delay();
         let skip = |reason: &'static str| {
             tracing::debug!(layer = "hedge", outcome = reason);
