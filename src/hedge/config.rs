@@ -30,7 +30,9 @@ pub enum HedgeDelay {
     /// seen; `fallback` until then. Recent means the last one to two
     /// [`latency_window`](HedgeConfigBuilder::latency_window)s. The
     /// percentile is computed when the `min_samples`th call is recorded,
-    /// then again every 64th, so reading it costs one atomic load.
+    /// then at every 64th or at the first more than a second after the last
+    /// computation, whichever comes first, so reading it costs one atomic
+    /// load. What is recorded: see the [module docs](super#the-delay).
     Percentile {
         /// The percentile, strictly between 0 and 100.
         p: f64,
