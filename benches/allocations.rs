@@ -182,4 +182,85 @@ fn main() {
     for (name, bytes) in sizes {
         println!("| {name} | {bytes} |");
     }
+
+    hedge();
+}
+
+/// tower's hedge policy: every request may be hedged, copied as it is.
+#[derive(Clone, Copy)]
+struct TowerHedgePolicy;
+
+impl tower::hedge::Policy<Request> for TowerHedgePolicy {
+    fn clone_request(&self, request: &Request) -> Option<Request> {
+        Some(*request)
+    }
+
+    fn can_retry(&self, _: &Request) -> bool {
+        true
+    }
+}
+
+/// The hedge layers on the happy path (the first attempt answers at once,
+/// no hedge sent), beside tower's `Hedge`.
+fn hedge() {
+    use std::time::Duration;
+    use tower_failover::hedge::{AlwaysHedge, HedgeConfig, HedgeDelay, HedgeLayer};
+
+    fn future_size<S: tower::Service<Request>>(_: &S) -> usize {
+        std::mem::size_of::<S::Future>()
+    }
+    let ours = |delay: HedgeDelay| {
+        let config = HedgeConfig::builder(delay)
+            .should_hedge(AlwaysHedge)
+            .build()
+            .expect("a valid config");
+        HedgeLayer::new(config).layer(upstream_http())
+    };
+    let fixed = || ours(HedgeDelay::Fixed(Duration::from_millis(100)));
+    let percentile = || {
+        ours(HedgeDelay::Percentile {
+            p: 95.0,
+            min_samples: 10,
+            fallback: Duration::from_millis(100),
+        })
+    };
+    let tower_hedge = || {
+        tower::hedge::Hedge::new::<Request>(
+            upstream_http(),
+            TowerHedgePolicy,
+            10,
+            95.0,
+            Duration::from_secs(10),
+        )
+    };
+    println!();
+    println!(
+        "| hedge (happy path, no hedge sent) | allocations per call | response future, bytes |"
+    );
+    println!("|---|---|---|");
+    let rows = [
+        (
+            "bare `service_fn`",
+            per_call(upstream_http()),
+            future_size(&upstream_http()),
+        ),
+        (
+            "`Hedge`, fixed delay",
+            per_call(fixed()),
+            future_size(&fixed()),
+        ),
+        (
+            "`Hedge`, p95 delay",
+            per_call(percentile()),
+            future_size(&percentile()),
+        ),
+        (
+            "tower `hedge::Hedge` (p95 over 10 s)",
+            per_call(tower_hedge()),
+            future_size(&tower_hedge()),
+        ),
+    ];
+    for (name, allocations, bytes) in rows {
+        println!("| {name} | {allocations:.2} | {bytes} |");
+    }
 }

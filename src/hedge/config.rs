@@ -10,6 +10,11 @@ use crate::InvalidConfig;
 use crate::classify::DefaultClassifier;
 use crate::retry::RetryBudget;
 
+/// How old the cached percentile delay may grow before a record refreshes
+/// it (besides every 64th record).
+const REFRESH: Duration = Duration::from_secs(1);
+const REFRESH_NANOS: u64 = REFRESH.as_nanos() as u64;
+
 /// The most hedges a call may send on top of its first attempt.
 pub const MAX_HEDGES_LIMIT: u32 = 4;
 
@@ -25,7 +30,9 @@ pub enum HedgeDelay {
     /// seen; `fallback` until then. Recent means the last one to two
     /// [`latency_window`](HedgeConfigBuilder::latency_window)s. The
     /// percentile is computed when the `min_samples`th call is recorded,
-    /// then again every 64th, so reading it costs one atomic load.
+    /// then at every 64th or at the first more than a second after the last
+    /// computation, whichever comes first, so reading it costs one atomic
+    /// load. What is recorded: see the [module docs](super#the-delay).
     Percentile {
         /// The percentile, strictly between 0 and 100.
         p: f64,
@@ -161,6 +168,8 @@ impl<Req> ShouldHedge<Req> for AlwaysHedge {
 #[derive(Clone)]
 pub struct HedgeConfig<C = DefaultClassifier, P = DefaultShouldHedge> {
     budget: RetryBudget,
+    // Whether each call deposits into the budget (it is the layer's own).
+    deposits: bool,
     classifier: C,
     should_hedge: P,
     max_hedges: u32,
@@ -174,6 +183,9 @@ pub(super) struct State {
     pub(super) latencies: Option<Latencies>,
     // The percentile delay last computed, in nanoseconds (0: not yet).
     cached: AtomicU64,
+    // When it was computed, in nanoseconds since `refresh_origin`.
+    refreshed: AtomicU64,
+    refresh_origin: Instant,
     records: AtomicU64,
     pub(super) calls: AtomicU64,
     pub(super) sent: AtomicU64,
@@ -200,8 +212,9 @@ impl State {
         self.latencies.is_some()
     }
 
-    /// Records a successful call's latency, and refreshes the delay every
-    /// 64th call (and at `min_samples`).
+    /// Records a successful call's latency, and refreshes the delay at
+    /// `min_samples`, then every 64th call or when it is older than
+    /// [`REFRESH`], whichever comes first.
     pub(super) fn record(&self, start: Instant) {
         let (Some(latencies), HedgeDelay::Percentile { p, min_samples, .. }) =
             (&self.latencies, self.delay)
@@ -211,7 +224,18 @@ impl State {
         let now = Instant::now();
         latencies.record(now, now.saturating_duration_since(start));
         let n = self.records.fetch_add(1, Ordering::Relaxed) + 1;
-        if n % 64 == 0 || n == u64::from(min_samples) {
+        let since = |instant: Instant| {
+            u64::try_from(
+                instant
+                    .saturating_duration_since(self.refresh_origin)
+                    .as_nanos(),
+            )
+            .unwrap_or(u64::MAX)
+        };
+        let at = since(now);
+        let stale = at.saturating_sub(self.refreshed.load(Ordering::Relaxed)) > REFRESH_NANOS;
+        if n % 64 == 0 || n == u64::from(min_samples) || (stale && n > u64::from(min_samples)) {
+            self.refreshed.store(at, Ordering::Relaxed);
             let nanos = latencies.percentile(now, p, min_samples).map_or(0, |d| {
                 u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1)
             });
@@ -229,6 +253,7 @@ impl HedgeConfig {
             delay,
             max_hedges: 1,
             budget: None,
+            deposits: true,
             classifier: DefaultClassifier,
             should_hedge: DefaultShouldHedge,
             latency_window: Duration::from_secs(10),
@@ -250,6 +275,13 @@ impl<C, P> HedgeConfig<C, P> {
     /// The budget hedges draw from.
     pub fn budget(&self) -> &RetryBudget {
         &self.budget
+    }
+
+    /// Whether each call deposits one request into the [budget](Self::budget):
+    /// `false` for a budget given with
+    /// [`shared_budget`](HedgeConfigBuilder::shared_budget).
+    pub fn deposits(&self) -> bool {
+        self.deposits
     }
 
     /// The classifier.
@@ -281,6 +313,7 @@ impl<C: fmt::Debug, P: fmt::Debug> fmt::Debug for HedgeConfig<C, P> {
             .field("delay", &self.state.delay)
             .field("max_hedges", &self.max_hedges)
             .field("budget", &self.budget)
+            .field("deposits", &self.deposits)
             .field("classifier", &self.classifier)
             .field("should_hedge", &self.should_hedge)
             .finish()
@@ -294,6 +327,7 @@ pub struct HedgeConfigBuilder<C = DefaultClassifier, P = DefaultShouldHedge> {
     delay: HedgeDelay,
     max_hedges: u32,
     budget: Option<RetryBudget>,
+    deposits: bool,
     classifier: C,
     should_hedge: P,
     latency_window: Duration,
@@ -307,17 +341,33 @@ impl<C, P> HedgeConfigBuilder<C, P> {
         self
     }
 
-    /// The budget each hedge withdraws one retry from; with none left, no
-    /// hedge is sent. Pass the retry policy's budget (a clone shares it) so
-    /// that retries and hedges together stay within one share of the load.
+    /// The layer's own budget: each call through the layer deposits one
+    /// request, each hedge withdraws one retry; with none left, no hedge is
+    /// sent. Over the budget's window, hedges stay within
+    /// `min_per_sec × ttl + ratio × calls`. By default the layer has a
+    /// [`RetryBudget::default`] of its own.
     ///
-    /// Every call through the hedge layer deposits one request. Below a
-    /// retry layer sharing the budget, each attempt is such a call, so the
-    /// budget grows by its ratio for the logical call and again for each
-    /// retry: retries and hedges together stay within `ratio × attempts`
-    /// (plus the floor), a little above `ratio × logical calls`.
+    /// Do not pass a budget a [`RetryLayer`](crate::retry::RetryLayer)
+    /// deposits into too: each attempt would deposit again. Use
+    /// [`shared_budget`](Self::shared_budget) for that.
     pub fn budget(mut self, budget: RetryBudget) -> Self {
         self.budget = Some(budget);
+        self.deposits = true;
+        self
+    }
+
+    /// A budget shared with the [`RetryLayer`](crate::retry::RetryLayer)
+    /// above (pass a clone of the retry policy's): each hedge withdraws one
+    /// retry from it, but calls deposit nothing, since the retry layer
+    /// deposits once per logical call. Over the budget's window, retries
+    /// and hedges *together* stay within `min_per_sec × ttl + ratio ×
+    /// logical calls`.
+    ///
+    /// With no layer depositing into it, only the floor (`min_per_sec`)
+    /// pays for hedges.
+    pub fn shared_budget(mut self, budget: RetryBudget) -> Self {
+        self.budget = Some(budget);
+        self.deposits = false;
         self
     }
 
@@ -335,6 +385,7 @@ impl<C, P> HedgeConfigBuilder<C, P> {
             delay: self.delay,
             max_hedges: self.max_hedges,
             budget: self.budget,
+            deposits: self.deposits,
             classifier,
             should_hedge: self.should_hedge,
             latency_window: self.latency_window,
@@ -347,6 +398,7 @@ impl<C, P> HedgeConfigBuilder<C, P> {
             delay: self.delay,
             max_hedges: self.max_hedges,
             budget: self.budget,
+            deposits: self.deposits,
             classifier: self.classifier,
             should_hedge,
             latency_window: self.latency_window,
@@ -380,6 +432,7 @@ impl<C, P> HedgeConfigBuilder<C, P> {
             .then(|| Latencies::new(self.latency_window));
         Ok(HedgeConfig {
             budget: self.budget.unwrap_or_default(),
+            deposits: self.deposits,
             classifier: self.classifier,
             should_hedge: self.should_hedge,
             max_hedges: self.max_hedges,
@@ -387,6 +440,8 @@ impl<C, P> HedgeConfigBuilder<C, P> {
                 delay: self.delay,
                 latencies,
                 cached: AtomicU64::new(0),
+                refreshed: AtomicU64::new(0),
+                refresh_origin: Instant::now(),
                 records: AtomicU64::new(0),
                 calls: AtomicU64::new(0),
                 sent: AtomicU64::new(0),

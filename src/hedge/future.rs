@@ -62,6 +62,7 @@ struct Kept<Res, E> {
     result: Result<Res, E>,
     rank: u8,
     attempt: u32,
+    kind: Option<FailureKind>,
 }
 
 impl<F, A, Req, C, R, P> ResponseFuture<F, A, Req, C, R, P>
@@ -111,7 +112,7 @@ where
                 if let Poll::Ready(result) = primary.poll(cx) {
                     this.primary.set(None);
                     let others = !run.hedges.is_empty();
-                    if let Some(answer) = run.settle(result, 0, others) {
+                    if let Some(answer) = run.settle(result, 0, others, true) {
                         this.timer.set(None);
                         return Poll::Ready(answer);
                     }
@@ -124,7 +125,10 @@ where
                     Poll::Ready(result) => {
                         let (attempt, _) = run.hedges.remove(i);
                         let others = this.primary.is_some() || !run.hedges.is_empty();
-                        if let Some(answer) = run.settle(result, attempt, others) {
+                        // A hedge's success is timed while the first attempt
+                        // is still in flight (its latency is at least that).
+                        let timed = this.primary.is_some();
+                        if let Some(answer) = run.settle(result, attempt, others, timed) {
                             this.primary.set(None);
                             this.timer.set(None);
                             return Poll::Ready(answer);
@@ -133,8 +137,8 @@ where
                 }
             }
             if this.primary.is_none() && run.hedges.is_empty() {
-                // Every attempt failed (`settle` returned nothing because a
-                // hedge was still in flight then).
+                // Every attempt failed (the last one was a hedge service
+                // that failed to get ready), or the answer was returned.
                 this.timer.set(None);
                 run.stop();
                 return Poll::Ready(run.take_best());
@@ -146,6 +150,8 @@ where
                 continue;
             }
             if run.request.is_none() || run.sending {
+                // No more hedges (or one getting ready): no timer either.
+                this.timer.set(None);
                 return Poll::Pending;
             }
             if this.timer.is_none() {
@@ -172,12 +178,8 @@ where
                 run.skip("deadline");
                 return Poll::Pending;
             }
-            if !run.shared.config.budget().withdraw() {
-                let state = run.shared.config.state();
-                state.suppressed.fetch_add(1, Ordering::Relaxed);
-                run.skip("budget_exhausted");
-                return Poll::Pending;
-            }
+            // The budget is paid in `send`, once the hedge's service is
+            // ready: a call that ends before then costs nothing.
             run.sending = true;
         }
     }
@@ -190,24 +192,42 @@ where
     R: Replay<Req>,
 {
     /// Sends the hedge that is due once the alternate is ready (or keeps
-    /// its service's error as the hedge's answer).
+    /// its service's error as the hedge's answer), if the deadline has not
+    /// passed meanwhile and the budget pays for it.
     fn send(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let Some(alternate) = self.alternate.as_mut() else {
             self.sending = false;
             return Poll::Ready(());
         };
         let attempt = self.sent + 1;
-        if let Err(error) = std::task::ready!(alternate.poll_ready(cx)) {
-            // The hedge's service failed: that is the hedge's answer.
-            self.sending = false;
+        let ready = std::task::ready!(alternate.poll_ready(cx));
+        self.sending = false;
+        if let Err(error) = ready {
+            // The hedge's service failed: that is the hedge's answer, and
+            // no hedge follows it.
             self.sent = attempt;
             self.request = None;
             self.alternate = None;
-            tracing::debug!(layer = "hedge", hedge = attempt, outcome = "not_ready");
-            self.keep(Err(error), attempt);
+            tracing::debug!(
+                layer = "hedge",
+                attempt = attempt + 1,
+                outcome = "not_ready"
+            );
+            let result = Err(error);
+            let kind = failure_kind(&self.shared.config.classifier().classify(&result));
+            self.keep(result, attempt, kind);
             return Poll::Ready(());
         }
-        self.sending = false;
+        if Deadline::current().is_some_and(|deadline| deadline.is_expired()) {
+            self.skip("deadline");
+            return Poll::Ready(());
+        }
+        if !self.shared.config.budget().withdraw() {
+            let state = self.shared.config.state();
+            state.suppressed.fetch_add(1, Ordering::Relaxed);
+            self.skip("budget_exhausted");
+            return Poll::Ready(());
+        }
         self.sent = attempt;
         let max = self.shared.config.max_hedges();
         let request = match self.request.take() {
@@ -233,7 +253,7 @@ where
             .fetch_add(1, Ordering::Relaxed);
         tracing::debug!(
             layer = "hedge",
-            hedge = attempt,
+            attempt = attempt + 1,
             outcome = "hedged",
             delay_ms = self.delay.as_millis() as u64,
         );
@@ -242,12 +262,13 @@ where
 
     /// Decides what `result`, the answer of `attempt` (0 the first), means:
     /// the call's answer (`Some`), or a failure to keep while `others` are
-    /// in flight.
+    /// in flight. A success's latency is recorded if `timed`.
     fn settle(
         &mut self,
         result: Result<A::Response, A::Error>,
         attempt: u32,
         others: bool,
+        timed: bool,
     ) -> Option<Result<A::Response, A::Error>> {
         if !others && self.best.is_none() && self.start.is_none() {
             // The only answer there will be, and no latency to record: no
@@ -256,29 +277,35 @@ where
             return Some(result);
         }
         let outcome = self.shared.config.classifier().classify(&result);
-        let acceptable = match &outcome {
-            Outcome::Failure(failure) => !failure.kind().may_fall_back(),
-            _ => true,
-        };
+        let kind = failure_kind(&outcome);
+        let acceptable = kind.is_none_or(|kind| !kind.may_fall_back());
         if acceptable || (!others && self.best.is_none()) {
-            if outcome.is_success() {
+            if outcome.is_success() && timed {
                 if let Some(start) = self.start {
                     self.shared.config.state().record(start);
                 }
             }
-            if attempt > 0 {
+            if attempt > 0 && acceptable {
                 self.shared
                     .config
                     .state()
                     .won
                     .fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(layer = "hedge", hedge = attempt, outcome = "won");
+                tracing::debug!(layer = "hedge", attempt = attempt + 1, outcome = "won");
             }
+            // A failure kept from a losing attempt goes now, with its
+            // connection, not when the future is dropped.
+            self.best = None;
             self.stop();
             return Some(result);
         }
-        self.keep(result, attempt);
+        self.keep(result, attempt, kind);
         if others {
+            // Hedging is for slow answers, not for retrying failed ones:
+            // no hedge follows a failure, only those in flight are awaited.
+            self.request = None;
+            self.alternate = None;
+            self.sending = false;
             None
         } else {
             self.stop();
@@ -286,25 +313,21 @@ where
         }
     }
 
-    /// Keeps `result` if it tells the caller more than the failure kept so
-    /// far: a response beats an error, an upstream's error beats this
-    /// crate's own rejection (an open circuit, a spent budget); between
-    /// equals, the earlier attempt's (the first attempt's before any
-    /// hedge's), whichever finished first.
-    fn keep(&mut self, result: Result<A::Response, A::Error>, attempt: u32) {
-        let rank = match &result {
-            Ok(_) => 2,
-            Err(_) => match self.shared.config.classifier().classify(&result) {
-                Outcome::Failure(failure)
-                    if matches!(
-                        failure.kind(),
-                        FailureKind::CircuitOpen | FailureKind::BudgetExhausted
-                    ) =>
-                {
-                    0
-                }
-                _ => 1,
-            },
+    /// Keeps `result` (of `kind`, `None` for a success) if it tells the
+    /// caller more than the failure kept so far: a response beats an
+    /// error, an upstream's error beats this crate's own rejection (an open
+    /// circuit, a spent budget); between equals, the earlier attempt's (the
+    /// first attempt's before any hedge's), whichever finished first.
+    fn keep(
+        &mut self,
+        result: Result<A::Response, A::Error>,
+        attempt: u32,
+        kind: Option<FailureKind>,
+    ) {
+        let rank = match (&result, kind) {
+            (Ok(_), _) => 2,
+            (Err(_), Some(FailureKind::CircuitOpen | FailureKind::BudgetExhausted)) => 0,
+            (Err(_), _) => 1,
         };
         let replace = match &self.best {
             None => true,
@@ -315,22 +338,30 @@ where
                 result,
                 rank,
                 attempt,
+                kind,
             }));
         }
     }
 
     fn take_best(&mut self) -> Result<A::Response, A::Error> {
-        let best = self
-            .best
-            .take()
-            .expect("a failure is kept before every attempt ends");
+        let Some(best) = self.best.take() else {
+            panic!("`ResponseFuture` polled after completion");
+        };
         tracing::debug!(
             layer = "hedge",
-            hedges = self.sent,
-            attempt = best.attempt,
+            attempt = best.attempt + 1,
             outcome = "all_failed",
+            kind = best.kind.map(FailureKind::as_str),
         );
         best.result
+    }
+}
+
+/// The kind of a failure, `None` for a success.
+fn failure_kind(outcome: &Outcome) -> Option<FailureKind> {
+    match outcome {
+        Outcome::Failure(failure) => Some(failure.kind()),
+        _ => None,
     }
 }
 
@@ -349,7 +380,7 @@ impl<A: Service<Req>, Req, C, R, P> Run<A, Req, C, R, P> {
         self.alternate = None;
         tracing::debug!(
             layer = "hedge",
-            hedge = self.sent + 1,
+            attempt = self.sent + 2,
             outcome = reason,
             delay_ms = self.delay.as_millis() as u64,
         );

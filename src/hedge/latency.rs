@@ -31,7 +31,6 @@ pub(super) struct Latencies {
 struct Generation {
     // The generation's epoch plus one (0: never used).
     tag: AtomicU64,
-    count: AtomicU64,
     buckets: [AtomicU32; BUCKETS],
 }
 
@@ -43,7 +42,6 @@ impl Latencies {
             period_nanos: u64::try_from(period.as_nanos()).unwrap_or(u64::MAX).max(1),
             generations: std::array::from_fn(|_| Generation {
                 tag: AtomicU64::new(0),
-                count: AtomicU64::new(0),
                 buckets: std::array::from_fn(|_| AtomicU32::new(0)),
             }),
         }
@@ -66,14 +64,12 @@ impl Latencies {
                 .is_ok()
         {
             // This thread moved the generation on: clear what it held.
-            generation.count.store(0, Ordering::Relaxed);
             for bucket in &generation.buckets {
                 bucket.store(0, Ordering::Relaxed);
             }
         }
         let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
         generation.buckets[bucket(micros)].fetch_add(1, Ordering::Relaxed);
-        generation.count.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The `p`th percentile (0 < p < 100) of the latencies recorded over
@@ -85,26 +81,31 @@ impl Latencies {
             let tag = generation.tag.load(Ordering::Acquire);
             tag == epoch + 1 || (epoch > 0 && tag == epoch)
         };
-        let [a, b] = &self.generations;
-        let (a, b) = (is_live(a).then_some(a), is_live(b).then_some(b));
-        let count = |g: Option<&Generation>| g.map_or(0, |g| g.count.load(Ordering::Relaxed));
-        let total = count(a) + count(b);
+        // One read of each bucket: the total is what was read, so the scan
+        // below ends in a non-empty bucket whatever records and clears
+        // race with it.
+        let mut counts = [0u64; BUCKETS];
+        for generation in self.generations.iter().filter(|g| is_live(g)) {
+            for (count, bucket) in counts.iter_mut().zip(&generation.buckets) {
+                *count += u64::from(bucket.load(Ordering::Relaxed));
+            }
+        }
+        let total: u64 = counts.iter().sum();
         if total == 0 || total < u64::from(min_samples) {
             return None;
         }
-        let target = ((total as f64) * p / 100.0).ceil().max(1.0) as u64;
-        let at = |g: Option<&Generation>, i: usize| {
-            g.map_or(0, |g| u64::from(g.buckets[i].load(Ordering::Relaxed)))
-        };
+        let target = ((total as f64) * p / 100.0).ceil().clamp(1.0, total as f64) as u64;
         let mut seen = 0;
-        for i in 0..BUCKETS {
-            seen += at(a, i) + at(b, i);
+        for (i, count) in counts.iter().enumerate() {
+            seen += count;
             if seen >= target {
                 return Some(Duration::from_micros(upper_edge(i)));
             }
         }
-        // Counts raced with a clear: the largest bucket seen is the answer.
-        Some(Duration::from_micros(upper_edge(BUCKETS - 1)))
+        // Not reached (the target is at most the total); the largest
+        // non-empty bucket would be the answer.
+        let last = counts.iter().rposition(|&count| count > 0)?;
+        Some(Duration::from_micros(upper_edge(last)))
     }
 }
 
@@ -176,5 +177,31 @@ mod tests {
         latencies.record(much_later, Duration::from_millis(7));
         let p = latencies.percentile(much_later, 99.0, 1).unwrap();
         assert!(p <= Duration::from_millis(9), "{p:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_percentile_never_exceeds_the_largest_value_recorded() {
+        let latencies = Latencies::new(Duration::from_secs(1));
+        let now = Instant::now();
+        for ms in 1..=100 {
+            latencies.record(now, Duration::from_millis(ms));
+        }
+        for p in [0.001, 50.0, 99.0, 99.999] {
+            let at = latencies.percentile(now, p, 1).unwrap();
+            assert!(at <= Duration::from_millis(125), "p{p}: {at:?}");
+        }
+        // A clear racing the reads: whatever part of the buckets it emptied,
+        // the answer is a bucket that still holds values (or none at all),
+        // never the largest possible one.
+        let generation = &latencies.generations[0];
+        for bucket in &generation.buckets[..bucket(50_000)] {
+            bucket.store(0, Ordering::Relaxed);
+        }
+        let at = latencies.percentile(now, 99.999, 1).unwrap();
+        assert!(at <= Duration::from_millis(125), "{at:?}");
+        for bucket in &generation.buckets {
+            bucket.store(0, Ordering::Relaxed);
+        }
+        assert_eq!(latencies.percentile(now, 99.999, 1), None);
     }
 }

@@ -8,7 +8,8 @@
 //! *hedge* — to a clone of the same service or to an
 //! [alternate](HedgeLayer::alternate) one (the next tier: another
 //! provider), up to [`max_hedges`](HedgeConfigBuilder::max_hedges) times, a
-//! delay apart. The first acceptable answer wins; every other attempt is
+//! delay apart, as long as no attempt has failed. The first acceptable
+//! answer wins; every other attempt, and any failure kept so far, is
 //! dropped (cancelled) at once.
 //!
 //! - **Acceptable** is what the [classifier](crate::classify) calls a
@@ -16,23 +17,32 @@
 //!   that does not [fall back](crate::classify::FailureKind::may_fall_back):
 //!   the caller's bad request). Any other failure (a 503, a rate limit, a
 //!   timeout) is kept while another attempt is in flight, and the call
-//!   waits for that one.
+//!   waits for that one; from then on no further hedge is sent (hedging is
+//!   for slow answers; retrying failed ones, with backoff and the server's
+//!   hints, is the [retry layer](crate::retry)'s job).
 //! - **When every attempt fails**, the call returns the most telling
 //!   failure, deterministically whatever the order they finished in: a
 //!   response (a 503) beats an error, an upstream's error beats this
 //!   crate's own rejection (an open circuit), and between equals the
 //!   earlier attempt's wins (the first attempt's before any hedge's). A
 //!   first attempt that fails before any hedge was sent is returned at
-//!   once: hedging is for slow answers; retrying failed ones is the
-//!   [retry layer](crate::retry)'s job.
+//!   once.
 //! - **The budget.** Each hedge withdraws one retry from a
-//!   [`RetryBudget`](crate::retry::RetryBudget), and each call deposits
-//!   one request: hedges add at most the budget's share of load. Give it
-//!   the retry policy's budget (a clone shares it) to bound retries and
-//!   hedges together. With the budget spent, no hedge is sent.
-//! - **The deadline.** A hedge is not sent when the
-//!   [`Deadline`] passes before the hedge's
-//!   delay is over: it could not finish in time.
+//!   [`RetryBudget`](crate::retry::RetryBudget) when it is sent: after the
+//!   delay, once the hedge's service is ready; a call that ends before then
+//!   costs nothing, and with the budget spent the hedge is not sent (it
+//!   counts as [suppressed](HedgeHandle::suppressed_by_budget)). With the
+//!   layer's own budget ([`budget`](HedgeConfigBuilder::budget), or the
+//!   default one), each call deposits one request, so hedges stay within
+//!   `min_per_sec × ttl + ratio × calls` over the budget's window. Under a
+//!   [`RetryLayer`](crate::retry::RetryLayer), give the retry policy's
+//!   budget with [`shared_budget`](HedgeConfigBuilder::shared_budget)
+//!   instead: the hedge layer then only withdraws, the retry layer deposits
+//!   once per logical call, and retries and hedges *together* stay within
+//!   `min_per_sec × ttl + ratio × logical calls`.
+//! - **The deadline.** A hedge is not sent when the [`Deadline`] passes
+//!   before the hedge's delay is over (it could not finish in time), nor
+//!   when it has passed by the time the hedge's service is ready.
 //! - **Idempotency.** A hedge sends the request twice, so only requests
 //!   that may be sent twice are hedged: [`ShouldHedge`] decides, by default
 //!   every `http::Request` that does not carry [`NoHedge`] in its
@@ -40,22 +50,60 @@
 //!   closure). A request that cannot be copied ([`Replay`]
 //!   returns `None`) is sent once. An LLM chat completion is safe to hedge
 //!   only if the caller accepts paying for it twice; behind an
-//!   [`IdempotencyLayer`](crate::llm::idempotency::IdempotencyLayer) (with
-//!   the `llm` feature) both attempts carry one idempotency key, so an
-//!   upstream that honours it does the work once.
+//!   `llm::idempotency::IdempotencyLayer` (with the `llm` feature) both
+//!   attempts carry one idempotency key, so an upstream that honours it
+//!   does the work once.
 //!
-//! Every hedge emits a `tracing` event (`layer = "hedge"`, `hedge`, the
-//! hedge's number, `outcome`: `hedged`, `won`, `budget_exhausted`,
-//! `deadline`, `not_ready`, `all_failed`, and for a call never hedged
-//! `not_hedgeable` or `not_replayable`; `delay_ms`);
-//! a [`HedgeHandle`] counts calls, hedges sent, hedges that won and hedges
+//! # The delay
+//!
+//! With [`HedgeDelay::Percentile`], the first hedge's delay counts from
+//! the call (`Service::call`), the time the call's latency is measured
+//! from. With [`HedgeDelay::Fixed`], calls are not timed (no clock read on
+//! the happy path), so the first hedge's delay counts from the first poll
+//! that finds the first attempt pending — the same instant when the future
+//! is polled as soon as it is made, as `ServiceExt::oneshot`, `.await` and
+//! the layers above do. Each further hedge is due a delay after the one
+//! before was sent.
+//!
+//! The percentile is of successful calls' latencies, measured from the
+//! call: the first attempt's, when it answers; when a hedge wins while the
+//! first attempt is still in flight, the time elapsed so far, a lower
+//! bound of the first attempt's latency (so that the share of calls slower
+//! than the delay is kept, and the estimate is not dragged down by the
+//! hedges it triggers); nothing when the first attempt failed. It is
+//! recomputed when `min_samples` successes were recorded, then at every
+//! 64th success or at the first success more than a second after the last
+//! computation, whichever comes first.
+//!
+//! # Observability
+//!
+//! Every decision emits a `tracing` event at debug level with
+//! `layer = "hedge"`, `outcome` and `attempt` (1 for the first attempt, 2
+//! for the first hedge…):
+//!
+//! | `outcome` | when | other fields |
+//! |---|---|---|
+//! | `hedged` | a hedge was sent | `delay_ms` |
+//! | `budget_exhausted` | a hedge was due, the budget was spent | `delay_ms` |
+//! | `deadline` | a hedge could not finish before the deadline | `delay_ms` |
+//! | `not_ready` | the hedge's service failed to get ready | |
+//! | `won` | a hedge's answer was returned | |
+//! | `all_failed` | every attempt failed; `attempt` is the one returned | `kind` |
+//! | `not_hedgeable`, `not_replayable`, `deadline` | at the call, no hedge will be sent (no `attempt`) | |
+//!
+//! A [`HedgeHandle`] counts calls, hedges sent, hedges that won and hedges
 //! the budget stopped.
 //!
-//! The happy path is cheap: a call answered before the delay clones the
-//! request once (nothing for a `Copy` request), allocates nothing and
-//! arms no timer if the first poll finds the answer ready. With a
-//! percentile delay, it also reads the clock twice and records its latency
-//! in a lock-free histogram of atomic counters.
+//! # Cost
+//!
+//! The happy path is cheap: a call answered before the delay allocates
+//! nothing and arms no timer if the first poll finds the answer ready. A
+//! call that may be hedged copies the request once (nothing for a `Copy`
+//! request) and clones the hedge's service (the wrapped one, or the
+//! [alternate](HedgeLayer::alternate)) — keep it cheap to clone, as tower
+//! services usually are (an `Arc` or a handle). A hedge boxes its future.
+//! With a percentile delay, a call also reads the clock twice and records
+//! its latency in a lock-free histogram of atomic counters.
 //!
 //! # Examples
 //!
@@ -98,12 +146,12 @@
 //!
 //! # Order
 //!
-//! Below [`TimeoutBudgetLayer`](crate::deadline::TimeoutBudgetLayer) (so
-//! the deadline is seen) and the [`RetryLayer`](crate::retry::RetryLayer)
-//! (so each attempt is hedged, and retries and hedges share one budget),
-//! above the [`CircuitBreakerLayer`](crate::circuit_breaker::CircuitBreakerLayer)
-//! and the [`AttemptTimeoutLayer`](crate::deadline::AttemptTimeoutLayer)
-//! (so each hedge passes the breaker and is timed on its own):
+//! Below `deadline::TimeoutBudgetLayer` (with the `timeout-budget`
+//! feature; so the deadline is seen) and the [`RetryLayer`](crate::retry::RetryLayer)
+//! (so each attempt is hedged, and retries and hedges share one budget:
+//! see [`shared_budget`](HedgeConfigBuilder::shared_budget)),
+//! above the `CircuitBreakerLayer` (with the `circuit-breaker` feature)
+//! and `deadline::AttemptTimeoutLayer` (so each hedge passes the breaker and is timed on its own):
 //!
 //! ```text
 //! TimeoutBudgetLayer
@@ -267,7 +315,9 @@ where
         let shared = &*self.shared;
         let state = shared.config.state();
         state.calls.fetch_add(1, Ordering::Relaxed);
-        shared.config.budget().deposit();
+        if shared.config.deposits() {
+            shared.config.budget().deposit();
+        }
         let delay = state.delay();
         let skip = |reason: &'static str| {
             tracing::debug!(layer = "hedge", outcome = reason);

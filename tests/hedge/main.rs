@@ -408,12 +408,240 @@ async fn under_a_retry_layer_each_attempt_is_hedged_from_one_budget() {
     let before = budget.remaining();
     let service = ServiceBuilder::new()
         .layer(RetryLayer::new(policy))
-        .hedge(fixed(100).budget(budget.clone()).build().unwrap())
+        .hedge(fixed(100).shared_budget(budget.clone()).build().unwrap())
         .service(upstream.clone());
     let (result, elapsed) = call(service).await;
     assert_eq!((result, elapsed), (Ok(200), ms(410)));
     assert_eq!(upstream.call_offsets(), [ms(0), ms(100), ms(400)]);
-    // One hedge and one retry withdrawn from the one budget (deposits are
-    // fractions of a retry and do not add a whole one here).
+    // One hedge and one retry withdrawn from the one budget (the retry
+    // layer's one deposit, 0.2 of a retry, does not add a whole one).
     assert_eq!(budget.remaining(), before - 2);
+}
+
+/// A service that becomes ready `after` its first `poll_ready`; each clone
+/// starts over.
+#[derive(Debug)]
+struct SlowReady {
+    inner: Upstream,
+    after: Duration,
+    sleep: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl SlowReady {
+    fn new(inner: Upstream, after: Duration) -> Self {
+        Self {
+            inner,
+            after,
+            sleep: None,
+        }
+    }
+}
+
+impl Clone for SlowReady {
+    fn clone(&self) -> Self {
+        Self::new(self.inner.clone(), self.after)
+    }
+}
+
+impl Service<http::Request<String>> for SlowReady {
+    type Response = http::Response<support::TrackedBody>;
+    type Error = tower_failover::BoxError;
+    type Future = <Upstream as Service<http::Request<String>>>::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        let after = self.after;
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(after)));
+        std::task::ready!(sleep.as_mut().poll(cx));
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<String>) -> Self::Future {
+        self.inner.call(request)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_budget_is_spent_when_the_first_attempt_answers_while_the_hedge_gets_ready() {
+    // One hedge per call, no floor: each call deposits exactly one.
+    let budget = RetryBudget::new(Duration::from_secs(10), 0, 1.0).unwrap();
+    let primary = Upstream::new([status(201).after(ms(150))]);
+    let backup = Upstream::new([ok()]);
+    let config = fixed(100).budget(budget.clone()).build().unwrap();
+    let handle = config.handle();
+    // The hedge is due at 100 ms; its service is ready only at 300 ms.
+    let layer = HedgeLayer::new(config).alternate(SlowReady::new(backup.clone(), ms(200)));
+    let (result, elapsed) = call(layer.layer(primary.clone())).await;
+    assert_eq!((result, elapsed), (Ok(201), ms(150)));
+    assert_eq!(backup.call_count(), 0);
+    assert_eq!(budget.remaining(), 1, "the deposit, nothing withdrawn");
+    assert_eq!(
+        (handle.hedges_sent(), handle.suppressed_by_budget()),
+        (0, 0)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hedge_whose_service_gets_ready_after_the_budget_is_spent_is_suppressed() {
+    // The budget allows one hedge: the first call's hedge, due at 100 ms and
+    // ready at 300 ms, takes it; the second call's finds it spent.
+    let budget = RetryBudget::new(Duration::from_secs(10), 0, 0.5).unwrap();
+    let primary = Upstream::new([status(201).after(ms(1000))]);
+    let backup = Upstream::new([ok().after(ms(10))]);
+    let config = fixed(100).budget(budget.clone()).build().unwrap();
+    let handle = config.handle();
+    let layer = HedgeLayer::new(config).alternate(SlowReady::new(backup.clone(), ms(200)));
+    let service = layer.layer(primary.clone());
+    let first = tokio::spawn(call(service.clone()));
+    let (result, elapsed) = call(service).await;
+    // The calls deposit 0.5 each: one hedge went out (at 300 ms, answered at
+    // 310 ms), the other found the budget spent once its service was ready.
+    let other = first.await.unwrap();
+    let mut results = [(result, elapsed), other];
+    results.sort();
+    assert_eq!(results, [(Ok(200), ms(310)), (Ok(201), ms(1000))]);
+    assert_eq!(backup.call_count(), 1);
+    assert_eq!(
+        (handle.hedges_sent(), handle.suppressed_by_budget()),
+        (1, 1)
+    );
+    assert_eq!(budget.remaining(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_more_hedges_once_an_attempt_has_failed() {
+    // The first hedge (sent at 100 ms) fails at 110 ms: hedging is for slow
+    // answers, not for retrying failed ones, so the second and third hedges
+    // are not sent and the first attempt's answer is awaited.
+    let upstream = Upstream::new([status(201).after(ms(1000)), status(503).after(ms(10)), ok()]);
+    let config = fixed(100).max_hedges(3).build().unwrap();
+    let handle = config.handle();
+    let (result, elapsed) = call(hedge(&upstream, config)).await;
+    assert_eq!((result, elapsed), (Ok(201), ms(1000)));
+    assert_eq!(upstream.call_offsets(), [ms(0), ms(100)]);
+    assert_eq!(handle.hedges_sent(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_losing_failure_is_dropped_when_another_attempt_wins() {
+    // The first attempt's 503 (at 150 ms) is kept while the hedge is in
+    // flight; the hedge wins at 200 ms: the 503 goes at once, not when the
+    // call's future is dropped.
+    let upstream = Upstream::new([status(503).after(ms(150)), ok().after(ms(100))]);
+    let mut service = hedge(&upstream, fixed(100).build().unwrap());
+    let mut future = std::pin::pin!(service.ready().await.unwrap().call(request()));
+    let response = (&mut future).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(upstream.live_responses(), 1, "only the winner is alive");
+    drop(response);
+    assert_eq!(upstream.live_responses(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+#[should_panic(expected = "`ResponseFuture` polled after completion")]
+async fn polling_after_completion_panics() {
+    let upstream = Upstream::new([status(503).after(ms(150)), ok().after(ms(100))]);
+    let mut service = hedge(&upstream, fixed(100).build().unwrap());
+    let mut future = Box::pin(service.ready().await.unwrap().call(request()));
+    let response = (&mut future).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let _ = support::poll_once(&mut future).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_first_attempt_error_after_the_hedge_is_sent_waits_for_the_hedges_response() {
+    // The mirror of `when_all_fail_a_response_beats_an_error`: the first
+    // attempt fails with an error at 150 ms, after the hedge was sent; the
+    // hedge's 503 comes at 200 ms and is returned (a response beats an error).
+    let upstream = Upstream::new([
+        io_error(std::io::ErrorKind::ConnectionReset).after(ms(150)),
+        status(503).after(ms(100)),
+    ]);
+    let config = fixed(100).build().unwrap();
+    let handle = config.handle();
+    let (result, elapsed) = call(hedge(&upstream, config)).await;
+    assert_eq!((result, elapsed), (Ok(503), ms(200)));
+    assert_eq!(handle.hedges_won(), 0, "a failure does not win");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hedge_that_fails_while_the_first_attempt_later_succeeds_loses() {
+    let upstream = Upstream::new([status(201).after(ms(300)), status(503).after(ms(50))]);
+    let config = fixed(100).build().unwrap();
+    let handle = config.handle();
+    let (result, elapsed) = call(hedge(&upstream, config)).await;
+    assert_eq!((result, elapsed), (Ok(201), ms(300)));
+    assert_eq!((handle.hedges_sent(), handle.hedges_won()), (1, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn under_a_retry_layer_a_shared_budget_is_filled_once_per_logical_call() {
+    use tower_failover::retry::{Backoff, RetryLayer, RetryPolicy};
+    // No floor: retries and hedges together stay within ratio × calls.
+    let budget = RetryBudget::new(Duration::from_secs(10), 0, 0.5).unwrap();
+    let stack = |upstream: &Upstream| {
+        let policy = RetryPolicy::builder()
+            .max_attempts(3)
+            .backoff(Backoff::none())
+            .budget(budget.clone())
+            .build()
+            .unwrap();
+        ServiceBuilder::new()
+            .layer(RetryLayer::new(policy))
+            .hedge(fixed(100).shared_budget(budget.clone()).build().unwrap())
+            .service(upstream.clone())
+    };
+    // Four fast calls: the retry layer deposits 0.5 each, the hedge layer
+    // nothing.
+    let upstream = Upstream::new([ok()]);
+    for _ in 0..4 {
+        assert_eq!(call(stack(&upstream)).await.0, Ok(200));
+    }
+    assert_eq!(budget.remaining(), 2);
+
+    // Eight calls to an upstream that answers every attempt with a slow
+    // 503: 4 units of budget, from which hedges and retries draw.
+    let budget_before = budget.remaining();
+    let upstream = Upstream::new([status(503).after(ms(300))]);
+    for _ in 0..8 {
+        assert_eq!(call(stack(&upstream)).await.0, Ok(503));
+    }
+    let extra = upstream.call_count() - 8;
+    assert_eq!(extra as u64, budget_before + 4, "every unit was spent");
+    assert_eq!(budget.remaining(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_percentile_is_refreshed_when_it_is_older_than_a_second() {
+    // Low traffic: far fewer than 64 calls per refresh.
+    let upstream = Upstream::new([ok().after(ms(20))]);
+    let config = HedgeConfig::builder(HedgeDelay::Percentile {
+        p: 50.0,
+        min_samples: 1,
+        fallback: ms(300),
+    })
+    .latency_window(Duration::from_secs(1))
+    .build()
+    .unwrap();
+    let handle = config.handle();
+    let service = hedge(&upstream, config.clone());
+    for _ in 0..5 {
+        assert_eq!(call(service.clone()).await.0, Ok(200));
+    }
+    let fast = handle.current_delay();
+    assert!((ms(20)..=ms(25)).contains(&fast), "{fast:?}");
+    // Three seconds later the upstream is slower; the fast history is over
+    // two windows old.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let slow = Upstream::new([ok().after(ms(200))]);
+    let mut marked = request();
+    marked.extensions_mut().insert(NoHedge);
+    let service = hedge(&slow, config);
+    assert_eq!(service.oneshot(marked).await.unwrap().status(), 200);
+    let delay = handle.current_delay();
+    assert!((ms(200)..=ms(250)).contains(&delay), "{delay:?}");
 }
