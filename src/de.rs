@@ -20,6 +20,9 @@
 //! | [`OpenBackoff`](crate::circuit_breaker::OpenBackoff) | `{ constant, jitter }` or `{ base, max, multiplier, jitter }` |
 //! | [`FallbackGraph`](crate::fallback::FallbackGraph) | `{ model = [fallbacks…], … }`, optionally with `max_depth` and `routes` |
 //! | [`Routing`](crate::fallback::Routing) | `"static"`, `"least_latency"`, `{ least_latency = { half_life, failure_penalty } }` or `{ weighted = [weights…] }` |
+//! | [`RateLimitConfig`](crate::rate_limit::RateLimitConfig) | `{ name, requests = { count, per }, burst, tokens = { count, per }, token_burst, max_wait, adapt }` |
+//! | [`HedgeConfig`](crate::hedge::HedgeConfig) | `{ delay, max_hedges, latency_window, budget }` |
+//! | [`HedgeDelay`](crate::hedge::HedgeDelay) | `"150ms"` or `{ percentile = 95, min_samples, fallback }` |
 //! | [`TimeoutBudgetLayer`](crate::deadline::TimeoutBudgetLayer) | `"30s"` or `{ budget = "30s" }` |
 //! | [`AttemptTimeoutLayer`](crate::deadline::AttemptTimeoutLayer) | `"10s"` or `{ per_try = "10s" }` |
 //! | [`SseGuardLayer`](crate::llm::sse::SseGuardLayer) | `{ first_event_timeout, idle_timeout, max_first_event_bytes }` |

@@ -2,18 +2,21 @@
 //! `toml` and `serde_path_to_error` so that every error names the full key
 //! (`providers.openai.retry.max_attempts: …`), then cross-checked (a model
 //! served twice, a fallback to a model nobody serves, a missing environment
-//! variable, a zero or too long timeout) with errors that name the key too.
+//! variable, a zero or too long timeout, a routing for a model nobody serves
+//! or with a weight per tier miscounted) with errors that name the key too.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue, Uri};
 use serde::Deserialize;
 use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use tower_failover::circuit_breaker::BreakerConfig;
-use tower_failover::fallback::FallbackGraph;
+use tower_failover::fallback::{FallbackGraph, Route, Routing};
+use tower_failover::rate_limit::RateLimitConfig;
 use tower_failover::retry::RetryPolicy;
 
 /// Where the gateway listens unless the config or `--listen` says otherwise.
@@ -102,6 +105,9 @@ pub(crate) struct Config {
     pub(crate) providers: Vec<ProviderConfig>,
     /// Which model falls back to which; every served model is in it.
     pub(crate) graph: FallbackGraph,
+    /// How a model's tiers are ordered, when not in the configured order
+    /// (`routing.<model>`); shared by the clones of the config.
+    pub(crate) routing: BTreeMap<String, Arc<Routing>>,
 }
 
 impl Config {
@@ -145,6 +151,19 @@ pub(crate) struct ProviderConfig {
     pub(crate) stream_idle_timeout: Duration,
     /// Its retry policy (the retry budget shared by its models).
     pub(crate) retry: RetryPolicy,
+    /// Its caller-side rate limit, shared by its models and named after
+    /// the provider, if any.
+    pub(crate) rate_limit: Option<ProviderRateLimit>,
+}
+
+/// A provider's rate limit.
+#[derive(Debug, Clone)]
+pub(crate) struct ProviderRateLimit {
+    /// Its settings, named after the provider.
+    pub(crate) config: RateLimitConfig,
+    /// Whether it has a token bucket (`tokens`), so that each request's
+    /// tokens must be estimated.
+    pub(crate) tokens: bool,
 }
 
 /// One model a provider serves.
@@ -173,6 +192,8 @@ struct RawConfig {
     providers: BTreeMap<String, RawProvider>,
     #[serde(default)]
     fallbacks: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    routing: BTreeMap<String, Routing>,
 }
 
 #[derive(Deserialize)]
@@ -196,6 +217,9 @@ struct RawProvider {
     // its own name.
     #[serde(default)]
     breaker: Option<toml::Table>,
+    // Kept as a table too: the limiter is named after the provider.
+    #[serde(default)]
+    rate_limit: Option<toml::Table>,
 }
 
 /// `models = ["gpt-4o"]` or `models = { "gpt-4o" = "gpt-4o-2024-08-06" }`:
@@ -283,12 +307,14 @@ fn check(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
     }
 
     let graph = check_fallbacks(&raw.fallbacks, &providers)?;
+    let routing = check_routing(raw.routing, &graph)?;
     Ok(Config {
         listen,
         budget,
         max_request_body,
         providers,
         graph,
+        routing,
     })
 }
 
@@ -339,6 +365,28 @@ fn check_provider(
         DEFAULT_STREAM_IDLE_TIMEOUT,
     )?;
     let models = check_models(&name, provider.models, provider.breaker, served)?;
+    if provider
+        .rate_limit
+        .as_ref()
+        .is_some_and(|table| table.contains_key("name"))
+    {
+        return Err(ConfigError::new(
+            key("rate_limit.name"),
+            "the gateway names the rate limit after the provider; remove this field",
+        ));
+    }
+    let rate_limit = provider
+        .rate_limit
+        .map(|table| {
+            let config = named_config(&table, &name).map_err(|(path, message)| {
+                ConfigError::new(key(&format!("rate_limit{path}")), message)
+            })?;
+            Ok(ProviderRateLimit {
+                config,
+                tokens: table.contains_key("tokens"),
+            })
+        })
+        .transpose()?;
     Ok(ProviderConfig {
         base_url,
         api_key,
@@ -347,6 +395,7 @@ fn check_provider(
         connect_timeout,
         stream_idle_timeout,
         retry: provider.retry.unwrap_or_default(),
+        rate_limit,
         name,
     })
 }
@@ -386,7 +435,7 @@ fn check_models(
                 ),
             ));
         }
-        let breaker = breaker_config(&breaker, &format!("{name}/{exposed}"))
+        let breaker = named_config(&breaker, &format!("{name}/{exposed}"))
             .map_err(|(path, message)| ConfigError::new(key(&format!("breaker{path}")), message))?;
         routes.push(ModelRoute {
             exposed,
@@ -456,10 +505,13 @@ fn check_base_url(url: &str) -> Result<Uri, String> {
     Ok(uri)
 }
 
-/// The breaker settings of one model: the provider's table with the name
-/// added; on error, the path inside the table (`.minimum_calls`) and the
-/// message.
-fn breaker_config(table: &toml::Table, name: &str) -> Result<BreakerConfig, (String, String)> {
+/// A named config (one model's breaker, a provider's rate limit): the
+/// table with the name added; on error, the path inside the table
+/// (`.minimum_calls`) and the message.
+fn named_config<T: serde::de::DeserializeOwned>(
+    table: &toml::Table,
+    name: &str,
+) -> Result<T, (String, String)> {
     let mut table = table.clone();
     table.insert("name".to_owned(), toml::Value::String(name.to_owned()));
     serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|error| {
@@ -506,4 +558,36 @@ fn check_fallbacks(
     graph
         .build()
         .map_err(|error| ConfigError::new("fallbacks", error.to_string()))
+}
+
+/// Each `routing.<model>`: a model the graph knows, and for a weighted
+/// routing one weight per tier (the model, then its fallbacks).
+fn check_routing(
+    routing: BTreeMap<String, Routing>,
+    graph: &FallbackGraph,
+) -> Result<BTreeMap<String, Arc<Routing>>, ConfigError> {
+    let mut checked = BTreeMap::new();
+    for (model, route) in routing {
+        let key = format!("routing.{model}");
+        let Some(chain) = graph.chain(&model) else {
+            return Err(ConfigError::new(key, "no provider serves this model"));
+        };
+        let tiers = 1 + chain.len();
+        if let Some(weights) = Route::<http::Request<bytes::Bytes>>::tiers(&route) {
+            if weights != tiers {
+                let has = match tiers {
+                    1 => "1 tier (itself: it has no fallback)".to_owned(),
+                    _ => format!("{tiers} tiers (itself, then its fallbacks)"),
+                };
+                return Err(ConfigError::new(
+                    key,
+                    format!(
+                        "has {weights} weights, but the model has {has}: give one weight per tier"
+                    ),
+                ));
+            }
+        }
+        checked.insert(model, Arc::new(route));
+    }
+    Ok(checked)
 }

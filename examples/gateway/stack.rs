@@ -9,6 +9,8 @@
 //!     FallbackLayer               the model, then its chain; rewrite_model per tier
 //!       per tier (the provider serving that model):
 //!       RetryLayer                config `providers.<p>.retry` (budget shared by the provider's models)
+//!        RateLimitLayer           config `providers.<p>.rate_limit`, if set: one bucket shared by the
+//!                                 provider's models, adapting to its headers; cost: prompt bytes / 4 + max_tokens
 //!         CircuitBreakerLayer     config `providers.<p>.breaker`, named `<p>/<model>`
 //!           AttemptTimeoutLayer   config `providers.<p>.attempt_timeout` (default 60 s)
 //!             SseGuardLayer       a stream that fails before its first event falls back
@@ -20,7 +22,12 @@
 //!
 //! This is the order of the `llm` module's `# Order` section: the two
 //! reading layers sit under the attempt timeout, so that waiting for a first
-//! event or an error body counts against the attempt.
+//! event or an error body counts against the attempt. The rate limit sits
+//! where the `rate_limit` module's `# Order` puts it: below retry (each
+//! attempt takes its turn, a refusal's wait is the retry's hint) and above
+//! the breaker (a refusal is the gateway's own limit, not the provider's
+//! failure). The routing of a model's tiers (config `routing.<model>`) is
+//! its `FallbackLayer`'s.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -38,10 +45,11 @@ use tower::util::BoxCloneSyncService;
 use tower::{ServiceBuilder, ServiceExt as _};
 use tower_failover::circuit_breaker::{BreakerHandle, CircuitBreakerLayer};
 use tower_failover::deadline::AttemptTimeoutLayer;
-use tower_failover::fallback::{FallbackBuilder, Tier};
+use tower_failover::fallback::{FallbackBuilder, Routing, Tier};
 use tower_failover::llm::idempotency::{AttemptCountLayer, IdempotencyLayer};
 use tower_failover::llm::model::rewrite_model;
 use tower_failover::llm::sse::SseGuardLayer;
+use tower_failover::rate_limit::RateLimitLayer;
 use tower_failover::{BoxError, InvalidConfig, ServiceBuilderExt as _};
 
 use crate::config::{Config, ProviderConfig};
@@ -110,6 +118,19 @@ impl Gateway {
             let sse = SseGuardLayer::builder()
                 .idle_timeout(provider.stream_idle_timeout)
                 .build()?;
+            // One limiter per provider (its API key's limits), shared by
+            // every model it serves.
+            let rate_limit = provider.rate_limit.clone().map(|limit| {
+                // Without a token bucket, no cost to estimate.
+                let tokens = limit.tokens;
+                let cost = move |request: &Request<Bytes>| {
+                    if tokens { estimated_tokens(request) } else { 0 }
+                };
+                ServiceBuilder::new()
+                    .map_err(Into::<BoxError>::into)
+                    .layer(RateLimitLayer::new(limit.config).cost(cost))
+                    .into_inner()
+            });
             for route in &provider.models {
                 let breaker = CircuitBreakerLayer::new(route.breaker.clone());
                 breakers.push(Breaker {
@@ -121,6 +142,9 @@ impl Gateway {
                     .map_err(Into::<BoxError>::into)
                     .map_response(|response: Response<_>| response.map(Body::new))
                     .retry_policy(provider.retry.clone())
+                    // Either way, the same error type: a `BoxError`.
+                    .option_layer(rate_limit.clone())
+                    .map_err(Into::<BoxError>::into)
                     .layer(breaker)
                     .layer(AttemptTimeoutLayer::new(provider.attempt_timeout))
                     .layer(sse)
@@ -138,12 +162,18 @@ impl Gateway {
 
         let mut models = HashMap::new();
         for (model, tier) in &tiers {
-            let fallback = FallbackBuilder::from_graph(&config.graph, model, |name| {
+            let mut fallback = FallbackBuilder::from_graph(&config.graph, model, |name| {
                 let backup = &tiers[name];
                 Tier::new(name.to_owned(), backup.service.clone())
                     .rewrite(rewrite_model(backup.upstream))
-            })?
-            .build()?;
+            })?;
+            // The static order needs no route (and keeps the fast path).
+            if let Some(routing) = config.routing.get(*model) {
+                if !matches!(**routing, Routing::Static) {
+                    fallback = fallback.route(routing.clone());
+                }
+            }
+            let fallback = fallback.build()?;
             // The primary gets its upstream name too, when it differs.
             let rename = (tier.upstream != *model).then(|| rewrite_model::<Bytes>(tier.upstream));
             let primary = tier.service.clone().map_request(move |mut request| {
@@ -188,6 +218,28 @@ impl Gateway {
     pub(crate) fn breakers(&self) -> &[Breaker] {
         &self.breakers
     }
+}
+
+/// A chat request's cost in the rate limit's token bucket: an estimate of
+/// the tokens it uses, its body's bytes / 4 (about four bytes a token for
+/// English JSON) plus the completion it may ask for (`max_completion_tokens`,
+/// else `max_tokens`; nothing if neither is set).
+pub(crate) fn estimated_tokens(request: &Request<Bytes>) -> u32 {
+    #[derive(serde::Deserialize)]
+    struct Limits {
+        max_tokens: Option<u32>,
+        max_completion_tokens: Option<u32>,
+    }
+
+    let body = request.body();
+    let prompt = u32::try_from(body.len() / 4).unwrap_or(u32::MAX);
+    // The body was checked to be JSON with a model before it got here; a
+    // field of the wrong type counts as absent.
+    let completion = serde_json::from_slice::<Limits>(body)
+        .ok()
+        .and_then(|limits| limits.max_completion_tokens.or(limits.max_tokens))
+        .unwrap_or(0);
+    prompt.saturating_add(completion)
 }
 
 /// A provider's client: the request's path appended to the base URL, the

@@ -170,6 +170,8 @@
 //! validated when the config is built ([`InvalidConfig`](crate::InvalidConfig)).
 
 mod config;
+#[cfg(feature = "serde")]
+mod de;
 mod future;
 mod latency;
 mod layer;

@@ -182,6 +182,8 @@
 mod bucket;
 mod config;
 mod cost;
+#[cfg(feature = "serde")]
+mod de;
 mod error;
 mod future;
 mod handle;

@@ -4,7 +4,9 @@
 mod breaker;
 mod durations;
 mod fallback;
+mod hedge;
 mod layers;
+mod rate_limit;
 mod retry;
 mod stack;
 

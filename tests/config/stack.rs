@@ -6,8 +6,10 @@ use std::time::Duration;
 use serde::Deserialize;
 use tower_failover::circuit_breaker::{BreakerConfig, OpenBackoff, Window};
 use tower_failover::deadline::{AttemptTimeoutLayer, TimeoutBudgetLayer};
-use tower_failover::fallback::FallbackGraph;
-use tower_failover::retry::{Backoff, Jitter, RetryPolicy};
+use tower_failover::fallback::{FallbackGraph, Routing, Weighted};
+use tower_failover::hedge::{HedgeConfig, HedgeDelay};
+use tower_failover::rate_limit::RateLimitConfig;
+use tower_failover::retry::{Backoff, Jitter, RetryBudget, RetryPolicy};
 
 use super::{assert_mentions, same_in_all};
 
@@ -21,6 +23,12 @@ struct Stack {
     #[serde(default)]
     breaker: BreakerConfig,
     fallback: FallbackGraph,
+    #[serde(default)]
+    routing: Routing,
+    #[serde(default)]
+    rate_limit: RateLimitConfig,
+    // A hedge needs its delay: no default.
+    hedge: Option<HedgeConfig>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -87,6 +95,32 @@ fn the_same_stack_from_toml_json_and_yaml() {
     assert_eq!(debug(&stack.breaker), debug(&breaker));
     let chain: Vec<&str> = stack.fallback.chain("gpt-4o").unwrap().collect();
     assert_eq!(chain, ["claude-sonnet", "claude-haiku", "gpt-4o-mini"]);
+    assert_eq!(
+        debug(&stack.routing),
+        debug(&Routing::Weighted(Weighted::new([6, 2, 1, 1]).unwrap()))
+    );
+    let rate_limit = RateLimitConfig::builder()
+        .name("openai")
+        .requests(500, Duration::from_secs(60))
+        .burst(50)
+        .tokens(30_000, Duration::from_secs(60))
+        .token_burst(10_000)
+        .max_wait(Duration::from_secs(2))
+        .adapt(false)
+        .build()
+        .unwrap();
+    assert_eq!(stack.rate_limit, rate_limit);
+    let hedge = HedgeConfig::builder(HedgeDelay::Percentile {
+        p: 95.0,
+        min_samples: 100,
+        fallback: Duration::from_millis(500),
+    })
+    .max_hedges(2)
+    .latency_window(Duration::from_secs(30))
+    .budget(RetryBudget::new(Duration::from_secs(5), 2, 0.1).unwrap())
+    .build()
+    .unwrap();
+    assert_eq!(debug(&stack.hedge.unwrap()), debug(&hedge));
 }
 
 #[test]
@@ -94,6 +128,9 @@ fn missing_sections_take_the_defaults() {
     let stack: Stack = super::toml("budget = \"30s\"\nattempt_timeout = \"10s\"\n[fallback]");
     assert_eq!(debug(&stack.retry), debug(&RetryPolicy::default()));
     assert_eq!(debug(&stack.breaker), debug(&BreakerConfig::default()));
+    assert!(matches!(stack.routing, Routing::Static));
+    assert_eq!(stack.rate_limit, RateLimitConfig::default());
+    assert!(stack.hedge.is_none());
 }
 
 #[test]
@@ -106,7 +143,7 @@ fn toml_errors_point_at_the_line() {
         &message,
         &[
             "invalid retry setting max_attempts: must be between 1 and 100",
-            "line 5",
+            "line 6",
             "[retry]",
         ],
     );
@@ -115,7 +152,27 @@ fn toml_errors_point_at_the_line() {
     let message = toml::from_str::<Stack>(&text).unwrap_err().to_string();
     assert_mentions(
         &message,
-        &["line 14", "minimum_calls", "invalid type: string \"20\""],
+        &["line 15", "minimum_calls", "invalid type: string \"20\""],
+    );
+    let text = include_str!("fixtures/stack.toml").replace("max_hedges = 2", "max_hedges = 5");
+    let message = toml::from_str::<Stack>(&text).unwrap_err().to_string();
+    assert_mentions(
+        &message,
+        &[
+            "invalid hedge setting max_hedges: must be between 1 and 4",
+            "line 39",
+            "[hedge]",
+        ],
+    );
+    let text = include_str!("fixtures/stack.toml").replace("burst = 50", "burst = 501");
+    let message = toml::from_str::<Stack>(&text).unwrap_err().to_string();
+    assert_mentions(
+        &message,
+        &[
+            "invalid rate limit setting burst: must be between 1 and the count of requests",
+            "line 30",
+            "[rate_limit]",
+        ],
     );
 }
 

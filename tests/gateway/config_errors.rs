@@ -254,3 +254,146 @@ fn an_api_key_header_without_a_key_is_named() {
     assert_eq!(error.key(), "providers.openai.api_key_header");
     assert!(error.message().contains("api_key_env"), "{error}");
 }
+
+#[test]
+fn a_rate_limit_is_read_and_named_after_its_provider() {
+    let config = Config::from_toml(
+        &provider_with(
+            "rate_limit = { requests = { count = 500, per = \"1m\" }, tokens = { count = 30000, per = \"1m\" }, max_wait = \"0s\" }",
+        ),
+        &with_keys,
+    )
+    .unwrap();
+    let limit = config.providers[0].rate_limit.as_ref().unwrap();
+    let expected = tower_failover::rate_limit::RateLimitConfig::builder()
+        .name("openai")
+        .requests(500, std::time::Duration::from_secs(60))
+        .tokens(30_000, std::time::Duration::from_secs(60))
+        .max_wait(std::time::Duration::ZERO)
+        .build()
+        .unwrap();
+    assert_eq!(limit.config, expected);
+    assert!(limit.tokens);
+    let config = Config::from_toml(
+        &provider_with("rate_limit = { requests = { count = 5, per = \"1s\" } }"),
+        &with_keys,
+    )
+    .unwrap();
+    assert!(!config.providers[0].rate_limit.as_ref().unwrap().tokens);
+    // None unless configured.
+    let config = Config::from_toml(BASE, &with_keys).unwrap();
+    assert!(config.providers[0].rate_limit.is_none());
+}
+
+#[test]
+fn a_bad_rate_limit_is_named() {
+    let error = config_error(&provider_with(
+        "rate_limit = { requests = { count = 0, per = \"1s\" } }",
+    ));
+    assert_eq!(error.key(), "providers.openai.rate_limit");
+    assert!(
+        error
+            .message()
+            .contains("invalid rate limit setting requests: the count must be between 1 and 2^40"),
+        "{error}"
+    );
+
+    let error = config_error(&provider_with(
+        "rate_limit = { requests = { count = 10, per = \"1 minute\" } }",
+    ));
+    assert_eq!(error.key(), "providers.openai.rate_limit.requests.per");
+    assert!(error.message().contains("unknown duration unit"), "{error}");
+
+    let error = config_error(&provider_with(
+        "rate_limit = { requests = { count = 10, per = \"1s\" }, token_burst = 5 }",
+    ));
+    assert_eq!(error.key(), "providers.openai.rate_limit");
+    assert!(error.message().contains("token_burst"), "{error}");
+
+    let error = config_error(&provider_with("rate_limit = { request = 10 }"));
+    assert_eq!(error.key(), "providers.openai.rate_limit.request");
+    assert!(
+        error.message().contains("unknown field `request`"),
+        "{error}"
+    );
+
+    let error = config_error(&provider_with("rate_limit = { max_wait = 1 }"));
+    assert_eq!(error.key(), "providers.openai.rate_limit.max_wait");
+    assert!(error.message().contains("unit"), "{error}");
+
+    let error = config_error(&provider_with("rate_limit = { name = \"mine\" }"));
+    assert_eq!(error.key(), "providers.openai.rate_limit.name");
+    assert!(error.message().contains("remove this field"), "{error}");
+
+    let error = config_error(&provider_with("rate_limit = 600"));
+    assert_eq!(error.key(), "providers.openai.rate_limit");
+}
+
+/// `BASE` with `gpt-4o` falling back to `gpt-4o-mini`, and `routing`.
+fn with_routing(routing: &str) -> String {
+    format!("{BASE}\n[fallbacks]\n\"gpt-4o\" = [\"gpt-4o-mini\"]\n\n[routing]\n{routing}\n")
+}
+
+#[test]
+fn a_routing_is_read_per_model() {
+    use tower_failover::fallback::Routing;
+
+    let config = Config::from_toml(
+        &with_routing("\"gpt-4o\" = \"least_latency\"\n\"gpt-4o-mini\" = \"static\""),
+        &with_keys,
+    )
+    .unwrap();
+    assert!(matches!(
+        *config.routing["gpt-4o"],
+        Routing::LeastLatency(_)
+    ));
+    assert!(matches!(*config.routing["gpt-4o-mini"], Routing::Static));
+    let config = Config::from_toml(
+        &with_routing("\"gpt-4o\" = { weighted = [3, 1] }"),
+        &with_keys,
+    )
+    .unwrap();
+    assert!(matches!(*config.routing["gpt-4o"], Routing::Weighted(_)));
+    let config = Config::from_toml(BASE, &with_keys).unwrap();
+    assert!(config.routing.is_empty());
+}
+
+#[test]
+fn a_bad_routing_is_named() {
+    let error = config_error(&with_routing("\"gpt-5\" = \"least_latency\""));
+    assert_eq!(error.key(), "routing.gpt-5");
+    assert!(error.message().contains("no provider serves"), "{error}");
+
+    // One weight per tier: gpt-4o and gpt-4o-mini.
+    let error = config_error(&with_routing("\"gpt-4o\" = { weighted = [3, 1, 1] }"));
+    assert_eq!(error.key(), "routing.gpt-4o");
+    assert!(
+        error
+            .message()
+            .contains("has 3 weights, but the model has 2 tiers"),
+        "{error}"
+    );
+    let error = config_error(&with_routing("\"gpt-4o-mini\" = { weighted = [3, 1] }"));
+    assert_eq!(error.key(), "routing.gpt-4o-mini");
+    assert!(
+        error
+            .message()
+            .contains("has 2 weights, but the model has 1 tier (itself: it has no fallback)"),
+        "{error}"
+    );
+
+    let error = config_error(&with_routing("\"gpt-4o\" = \"fastest\""));
+    assert_eq!(error.key(), "routing.gpt-4o");
+    assert!(error.message().contains("\"fastest\""), "{error}");
+
+    let error = config_error(&with_routing(
+        "\"gpt-4o\" = { least_latency = { half_life = \"0s\" } }",
+    ));
+    assert_eq!(error.key(), "routing.gpt-4o");
+    assert!(
+        error
+            .message()
+            .contains("invalid fallback setting half_life"),
+        "{error}"
+    );
+}

@@ -15,5 +15,6 @@ mod routes;
 mod stack;
 
 mod config_errors;
+mod limits_and_routing;
 mod routes_tests;
 mod support;
