@@ -20,7 +20,8 @@
 //! The official SDKs retry 408, 409, 429 and 5xx twice more on their own,
 //! which multiplies the gateway's retries. An error after which an
 //! immediate retry cannot help (the deadline, every tier failed, the retry
-//! budget, the gateway's key or quota, a model error) carries
+//! budget, the gateway's key or quota, a model error, a request too large
+//! for a provider's token limit ever to pass) carries
 //! `x-should-retry: false`, which the SDKs obey; an open circuit and a rate
 //! limit carry `retry-after` and leave the SDK free to retry.
 
@@ -157,6 +158,11 @@ impl ApiError {
             .final_answer(),
             kind => Self::upstream(kind, message),
         };
+        if failure.hint().should_retry() == Some(false) {
+            // e.g. a request whose cost is over the caller-side rate
+            // limiter's burst: it can never pass, so the SDK must not retry.
+            api = api.final_answer();
+        }
         api.retry_after = failure.retry_after().or_else(|| {
             // An open breaker knows when it will let a probe through.
             let open = find_ref::<CircuitOpen>(error)?;

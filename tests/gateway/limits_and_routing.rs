@@ -107,6 +107,8 @@ async fn a_request_costing_more_tokens_than_the_bucket_holds_is_refused() {
     let response = gateway.chat(&body).await;
     assert_eq!(response.status(), 429);
     assert!(response.headers().get("retry-after").is_none());
+    // It can never pass: the SDKs are told not to retry it.
+    assert_eq!(response.headers()["x-should-retry"], "false");
     let body = json_of(response).await;
     assert_eq!(body["error"]["code"], "rate_limit_exceeded");
     assert_eq!(upstream.seen().len(), 1);
