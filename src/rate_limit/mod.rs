@@ -94,7 +94,7 @@
 //! a.ready().await?.call(()).await?;
 //! let error = b.ready().await?.call(()).await.unwrap_err();
 //! let limited = error.as_limited().expect("refused by the limiter");
-//! assert_eq!(limited.retry_after(), Some(Duration::from_nanos(333_333_333)));
+//! assert_eq!(limited.retry_after(), Some(Duration::from_nanos(333_333_334)));
 //! # Ok(())
 //! # }
 //! ```
@@ -305,10 +305,13 @@ where
         Ok(admission) => admission,
         Err(limited) => return ResponseFuture::limited(limited),
     };
-    let adapt = (shared.adapt && limits.enabled()).then(|| (shared.clone(), limits.clone()));
+    let adapt = |stamps| {
+        (shared.adapt && limits.enabled()).then(|| (shared.clone(), limits.clone(), stamps))
+    };
     match admission {
-        Admission::Now => ResponseFuture::calling(inner.call(req), adapt),
+        Admission::Now { stamps } => ResponseFuture::calling(inner.call(req), adapt(stamps)),
         Admission::At { at, reserved } => {
+            let adapt = adapt([reserved[0].stamp, reserved[1].stamp]);
             // Clone-and-swap: the service made ready goes into the future.
             let clone = inner.clone();
             let ready = std::mem::replace(inner, clone);
