@@ -5,7 +5,10 @@
 
 mod adapt;
 mod config;
+mod contention;
 mod keyed;
 mod limits;
+mod order;
+mod props;
 mod rate;
 mod support;
