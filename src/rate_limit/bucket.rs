@@ -441,6 +441,29 @@ mod tests {
         assert_eq!(bucket.wait(late, late, 1), 0);
     }
 
+    /// Threads racing for a hold of 300 with room to spare in the bucket:
+    /// exactly 300 pass, and the admission count says so.
+    #[test]
+    fn racing_threads_take_exactly_what_a_hold_leaves() {
+        let bucket = bucket(1 << 20, Duration::from_secs(1));
+        assert!(bucket.hold(0, 0, 300, MINUTE));
+        let admitted = std::sync::atomic::AtomicU64::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..8 {
+                scope.spawn(|| {
+                    for _ in 0..100 {
+                        if bucket.reserve(0, 0, 1, 0).is_ok() {
+                            admitted.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(admitted.into_inner(), 300);
+        assert_eq!(bucket.admitted.load(Ordering::Relaxed), 300);
+        assert_eq!(bucket.current_hold(0).map(|(left, _)| left), Some(0));
+    }
+
     #[test]
     fn debug_is_readable() {
         let bucket = bucket(100, Duration::from_secs(1));
