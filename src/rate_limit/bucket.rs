@@ -41,7 +41,6 @@ pub(super) struct Bucket {
     hold: AtomicU64,
     admitted: AtomicU64,
     hold_stamp: AtomicU64,
-    count: bool,
     interval: u64,
     limit: u64,
     capacity: u64,
@@ -82,9 +81,8 @@ fn ms_to_nanos(ms: u64) -> u64 {
 }
 
 impl Bucket {
-    /// A full bucket for `rate`; `count` says whether to count admissions
-    /// (only a limiter that adapts reads them).
-    pub(super) fn new(rate: &Rate, count: bool) -> Self {
+    /// A full bucket for `rate`.
+    pub(super) fn new(rate: &Rate) -> Self {
         let interval = rate.interval_nanos();
         let capacity = rate.capacity();
         Self {
@@ -92,7 +90,6 @@ impl Bucket {
             hold: AtomicU64::new(0),
             admitted: AtomicU64::new(0),
             hold_stamp: AtomicU64::new(0),
-            count,
             interval,
             limit: interval.saturating_mul(capacity),
             capacity,
@@ -137,7 +134,9 @@ impl Bucket {
     /// Reserves `cost` units at `now`, not before `start` (a pause), if the
     /// wait for them is at most `max_wait`: `Ok((wait, reservation))`, or
     /// `Err(wait)` with the wait it would have taken (nothing reserved).
-    /// Every time in nanoseconds since the origin.
+    /// Every time in nanoseconds since the origin. `count`: whether to count
+    /// the admission and stamp the reservation (only for a call whose
+    /// response will be read: one atomic add).
     #[inline]
     pub(super) fn reserve(
         &self,
@@ -145,6 +144,7 @@ impl Bucket {
         start: u64,
         cost: u64,
         max_wait: u64,
+        count: bool,
     ) -> Result<(u64, Reserved), u64> {
         let mut start = start;
         let mut held = None;
@@ -176,7 +176,7 @@ impl Bucket {
                 .compare_exchange_weak(tat, new_tat, Ordering::Relaxed, Ordering::Relaxed)
             {
                 Ok(_) => {
-                    let stamp = if self.count {
+                    let stamp = if count {
                         self.admitted
                             .fetch_add(cost, Ordering::Relaxed)
                             .wrapping_add(cost)
@@ -377,10 +377,9 @@ impl fmt::Debug for Bucket {
                 .field("hold_left", &left)
                 .field("hold_until", &Duration::from_millis(until_ms));
         }
-        if self.count {
-            debug.field("admitted", &self.admitted.load(Ordering::Relaxed));
-        }
-        debug.finish()
+        debug
+            .field("admitted", &self.admitted.load(Ordering::Relaxed))
+            .finish()
     }
 }
 
@@ -389,14 +388,11 @@ mod tests {
     use super::*;
 
     fn bucket(count: u64, per: Duration) -> Bucket {
-        Bucket::new(
-            &Rate {
-                count,
-                per,
-                burst: None,
-            },
-            true,
-        )
+        Bucket::new(&Rate {
+            count,
+            per,
+            burst: None,
+        })
     }
 
     const MINUTE: Duration = Duration::from_secs(60);
@@ -406,8 +402,8 @@ mod tests {
     fn a_dropped_call_is_not_given_back_to_a_hold_that_never_counted_it() {
         let bucket = bucket(100, Duration::from_secs(1));
         assert!(bucket.hold(0, 0, 5, MINUTE));
-        let (_, dropped) = bucket.reserve(0, 0, 1, NEVER).unwrap();
-        let (_, later) = bucket.reserve(0, 0, 1, NEVER).unwrap();
+        let (_, dropped) = bucket.reserve(0, 0, 1, NEVER, true).unwrap();
+        let (_, later) = bucket.reserve(0, 0, 1, NEVER, true).unwrap();
         assert_eq!(bucket.current_hold(0).unwrap().0, 3);
         // The later call's response: 2 left, the same reset. The upstream
         // never saw the dropped call, and it was admitted before: the 2
@@ -421,8 +417,8 @@ mod tests {
     fn a_dropped_call_goes_back_to_the_hold_it_was_taken_from() {
         let bucket = bucket(100, Duration::from_secs(1));
         assert!(bucket.hold(0, 0, 5, MINUTE));
-        let (_, first) = bucket.reserve(0, 0, 1, NEVER).unwrap();
-        let (_, dropped) = bucket.reserve(0, 0, 1, NEVER).unwrap();
+        let (_, first) = bucket.reserve(0, 0, 1, NEVER, true).unwrap();
+        let (_, dropped) = bucket.reserve(0, 0, 1, NEVER, true).unwrap();
         // The first call's response (admitted before): 3 left, charged
         // with the dropped call in flight: 2.
         assert!(bucket.hold(0, first.stamp, 3, MINUTE));
@@ -452,7 +448,7 @@ mod tests {
             for _ in 0..8 {
                 scope.spawn(|| {
                     for _ in 0..100 {
-                        if bucket.reserve(0, 0, 1, 0).is_ok() {
+                        if bucket.reserve(0, 0, 1, 0, true).is_ok() {
                             admitted.fetch_add(1, Ordering::Relaxed);
                         }
                     }

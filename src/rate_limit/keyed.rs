@@ -69,6 +69,8 @@ impl<K: Hash + Eq + Clone> Registry<K> {
                         map.remove(&victim);
                     }
                     Err(retry_after) => {
+                        #[cfg(feature = "metrics")]
+                        crate::metrics::rate_limit_rejected(&self.config.name, "no_room");
                         tracing::debug!(
                             layer = "rate_limit",
                             name = self.config.name(),

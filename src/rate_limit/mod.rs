@@ -207,9 +207,9 @@
 //! time in tests moves the bucket), one load of the pause and one
 //! compare-and-swap per bucket (with a token bucket, both buckets are
 //! first checked without writing); no lock, no allocation, no reference
-//! count unless the limiter adapts. When it adapts, each bucket also counts
-//! what it admitted (one atomic add), each call clones the limiter's `Arc`
-//! into its future and each
+//! count unless the limiter adapts. When it adapts (and its reader is not
+//! [`NoLimits`]), each bucket also counts what it admitted (one atomic
+//! add), each call clones the limiter's `Arc` into its future and each
 //! response's headers are scanned once for the rate-limit names (no
 //! lookup, no allocation); the clock is read again only when a limit was
 //! found. A waiting call also reads the deadline, clones the inner service
@@ -337,13 +337,12 @@ where
     A: ReadLimits<S::Response> + Clone,
     K: Cost<Req>,
 {
-    let admission = match shared.admit(cost.cost(&req)) {
+    let adapting = shared.adapt && limits.enabled();
+    let admission = match shared.admit(cost.cost(&req), adapting) {
         Ok(admission) => admission,
         Err(limited) => return ResponseFuture::limited(limited),
     };
-    let adapt = |stamps| {
-        (shared.adapt && limits.enabled()).then(|| (shared.clone(), limits.clone(), stamps))
-    };
+    let adapt = |stamps| adapting.then(|| (shared.clone(), limits.clone(), stamps));
     match admission {
         Admission::Now { stamps } => ResponseFuture::calling(inner.call(req), adapt(stamps)),
         Admission::At { at, reserved } => {

@@ -55,11 +55,8 @@ impl Shared {
     pub(super) fn new(config: RateLimitConfig) -> Self {
         Self {
             origin: Instant::now(),
-            requests: Bucket::new(&config.requests, config.adapt),
-            tokens: config
-                .tokens
-                .as_ref()
-                .map(|rate| Bucket::new(rate, config.adapt)),
+            requests: Bucket::new(&config.requests),
+            tokens: config.tokens.as_ref().map(Bucket::new),
             pause: AtomicU64::new(0),
             max_wait: nanos(config.max_wait),
             adapt: config.adapt,
@@ -83,23 +80,24 @@ impl Shared {
         self.pause.load(Ordering::Relaxed).max(now)
     }
 
-    /// Admits a call costing `cost` tokens: one clock read and one
+    /// Admits a call costing `cost` tokens, counting it if `count` (its
+    /// response will be read): one clock read and one
     /// compare-and-swap per bucket (with a token bucket, both are first
     /// checked without writing, so that a call one bucket refuses takes
     /// nothing from the other); the deadline is read only if the call has
     /// to wait.
     #[inline]
-    pub(super) fn admit(&self, cost: u32) -> Result<Admission, RateLimited> {
+    pub(super) fn admit(&self, cost: u32, count: bool) -> Result<Admission, RateLimited> {
         let instant = Instant::now();
         let now = self.since_origin(instant);
         let start = self.start(now);
         let cost = u64::from(cost);
         let (wait, [requests, tokens]) = match &self.tokens {
-            None => match self.requests.reserve(now, start, 1, self.max_wait) {
+            None => match self.requests.reserve(now, start, 1, self.max_wait, count) {
                 Ok((wait, requests)) => (wait, [requests, Reserved::NONE]),
                 Err(wait) => return Err(self.limited(wait)),
             },
-            Some(bucket) => self.reserve_both(bucket, now, start, cost)?,
+            Some(bucket) => self.reserve_both(bucket, now, start, cost, count)?,
         };
         if wait == 0 {
             return Ok(Admission::Now {
@@ -118,6 +116,7 @@ impl Shared {
         now: u64,
         start: u64,
         cost: u64,
+        count: bool,
     ) -> Result<(u64, [Reserved; 2]), RateLimited> {
         if cost > tokens.capacity() {
             return Err(self.over_capacity(cost));
@@ -134,9 +133,9 @@ impl Shared {
         // last one).
         let (wait, requests) = self
             .requests
-            .reserve(now, start, 1, self.max_wait)
+            .reserve(now, start, 1, self.max_wait, count)
             .map_err(|wait| self.limited(wait))?;
-        match tokens.reserve(now, start, cost, self.max_wait) {
+        match tokens.reserve(now, start, cost, self.max_wait, count) {
             Ok((tokens_wait, tokens)) => Ok((wait.max(tokens_wait), [requests, tokens])),
             Err(tokens_wait) => {
                 self.requests.refund(requests);
@@ -160,6 +159,8 @@ impl Shared {
             }
         }
         self.waited.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        crate::metrics::rate_limit_waited(&self.name, wait);
         Ok(Admission::At {
             at: now + wait,
             reserved,
@@ -177,6 +178,8 @@ impl Shared {
     #[cold]
     fn limited(&self, wait: u64) -> RateLimited {
         self.rejected.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        crate::metrics::rate_limit_rejected(&self.name, "limited");
         let retry_after = Duration::from_nanos(wait);
         tracing::debug!(
             layer = "rate_limit",
@@ -191,6 +194,8 @@ impl Shared {
     #[cold]
     fn over_capacity(&self, cost: u64) -> RateLimited {
         self.rejected.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        crate::metrics::rate_limit_rejected(&self.name, "over_capacity");
         tracing::debug!(
             layer = "rate_limit",
             name = &*self.name,

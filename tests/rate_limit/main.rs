@@ -8,6 +8,7 @@ mod config;
 mod contention;
 mod keyed;
 mod limits;
+mod metrics;
 mod order;
 mod props;
 mod rate;
