@@ -64,7 +64,7 @@
 //!   answered a call; every call the limiter admitted after that call (in
 //!   flight, waiting, or answered already) is taken off it. So after a
 //!   response says *r*, at most *r* calls admitted after the one it
-//!   answered pass before its reset, counting those already sent.
+//!   answered pass while its count runs, counting those already sent.
 //! - **The strictest word wins.** A new count replaces the running one
 //!   unless the running one leaves as few or fewer and ends as late or
 //!   later; a response to a call admitted *before* the one whose response
