@@ -36,6 +36,8 @@
 //! | [`tower_failover_breaker_rejections_total`](BREAKER_REJECTIONS) | counter | `breaker` | an open (or forced-open, or saturated half-open) breaker rejects a call | calls |
 //! | [`tower_failover_deadline_exceeded_total`](DEADLINE_EXCEEDED) | counter | `layer` = `timeout_budget`, `attempt_timeout`, `fallback` or `fallback_tier` | that layer returns [`DeadlineExceeded`](crate::deadline::DeadlineExceeded) (or gives up because the deadline is spent); `fallback_tier`: a fallback tier's own timeout ended the tier | calls |
 //! | [`tower_failover_attempt_timeouts_total`](ATTEMPT_TIMEOUTS) | counter | none | an [`AttemptTimeout`](crate::deadline::AttemptTimeout) returns [`AttemptTimedOut`](crate::deadline::AttemptTimedOut) | attempts |
+//! | [`tower_failover_rate_limit_rejections_total`](RATE_LIMIT_REJECTIONS) | counter | `limiter` = the limiter's name, `reason` = `limited` (its turn is past `max_wait` or the deadline), `over_capacity` (its cost exceeds the burst) or `no_room` (a keyed limiter full of busy keys) | a [`RateLimit`](crate::rate_limit::RateLimit) refuses a call with [`RateLimited`](crate::rate_limit::RateLimited) | calls |
+//! | [`tower_failover_rate_limit_wait_seconds`](RATE_LIMIT_WAIT) | histogram | `limiter` | a `RateLimit` admits a call that has to wait for its turn (the wait it is given; calls that pass at once are not recorded) | seconds |
 //!
 //! A few things worth knowing when reading them:
 //!
@@ -270,6 +272,16 @@ pub fn describe() {
         ATTEMPT_TIMEOUTS,
         Unit::Count,
         "Attempts cut short by their per-attempt limit."
+    );
+    describe_counter!(
+        RATE_LIMIT_REJECTIONS,
+        Unit::Count,
+        "Calls a caller-side rate limiter refused, by limiter and reason."
+    );
+    describe_histogram!(
+        RATE_LIMIT_WAIT,
+        Unit::Seconds,
+        "How long calls waited for their turn at a caller-side rate limiter, by limiter."
     );
 }
 
@@ -554,6 +566,49 @@ impl std::fmt::Debug for TierMetrics {
             .field("tier", &&*self.name)
             .finish_non_exhaustive()
     }
+}
+
+// ---- rate limit -------------------------------------------------------------
+
+/// `tower_failover_rate_limit_rejections_total`: calls a caller-side
+/// rate `limiter` refused, by `reason` (`limited`, `over_capacity`,
+/// `no_room`).
+pub const RATE_LIMIT_REJECTIONS: &str = "tower_failover_rate_limit_rejections_total";
+/// `tower_failover_rate_limit_wait_seconds`: how long each call that had
+/// to wait for its turn at a caller-side rate `limiter` waited.
+pub const RATE_LIMIT_WAIT: &str = "tower_failover_rate_limit_wait_seconds";
+
+/// A rate limiter named `limiter` refused a call for `reason` (a cold
+/// path: the key is built here).
+#[cfg(feature = "rate-limit")]
+#[cold]
+pub(crate) fn rate_limit_rejected(limiter: &std::sync::Arc<str>, reason: &'static str) {
+    increment_labelled(
+        RATE_LIMIT_REJECTIONS,
+        vec![
+            Label::new("limiter", SharedString::from_shared(limiter.clone())),
+            Label::from_static_parts("reason", reason),
+        ],
+    );
+}
+
+/// A rate limiter named `limiter` gave a call `wait` before its turn (a
+/// cold path: the call is about to wait).
+#[cfg(feature = "rate-limit")]
+#[cold]
+pub(crate) fn rate_limit_waited(limiter: &std::sync::Arc<str>, wait: std::time::Duration) {
+    let key = Key::from_parts(
+        RATE_LIMIT_WAIT,
+        vec![Label::new(
+            "limiter",
+            SharedString::from_shared(limiter.clone()),
+        )],
+    );
+    ::metrics::with_recorder(|recorder| {
+        recorder
+            .register_histogram(&key, &METADATA)
+            .record(wait.as_secs_f64());
+    });
 }
 
 #[cfg(test)]

@@ -18,9 +18,11 @@ pub(super) struct Rate {
 }
 
 impl Rate {
-    /// Nanoseconds per unit (at least one).
+    /// Nanoseconds per unit (at least one), rounded up: a bucket never
+    /// admits faster than configured (3 a second is one every
+    /// 333,333,334 ns).
     pub(super) fn interval_nanos(&self) -> u64 {
-        let nanos = self.per.as_nanos() / u128::from(self.count.max(1));
+        let nanos = self.per.as_nanos().div_ceil(u128::from(self.count.max(1)));
         u64::try_from(nanos).unwrap_or(u64::MAX).max(1)
     }
 

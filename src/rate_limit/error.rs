@@ -8,7 +8,8 @@ use crate::classify::AsDynError;
 
 /// The caller-side limiter refused the call without sending it: its turn
 /// would come later than the limiter may wait (its `max_wait`, or the
-/// current deadline), or its cost is more than the bucket can ever hold.
+/// current deadline), its cost is more than the bucket can ever hold, or a
+/// [keyed limiter](super::KeyedRateLimitLayer#bounded) is full of busy keys.
 ///
 /// Carries the limiter's name and, when the call could pass later, how long
 /// until it could. Classified as
@@ -49,11 +50,26 @@ use crate::classify::AsDynError;
 pub struct RateLimited {
     name: Arc<str>,
     retry_after: Option<Duration>,
+    no_room: bool,
 }
 
 impl RateLimited {
     pub(super) fn new(name: Arc<str>, retry_after: Option<Duration>) -> Self {
-        Self { name, retry_after }
+        Self {
+            name,
+            retry_after,
+            no_room: false,
+        }
+    }
+
+    /// A keyed limiter had no room for a new key (see
+    /// [`KeyedRateLimitLayer`](super::KeyedRateLimitLayer#bounded)).
+    pub(super) fn no_room(name: Arc<str>, retry_after: Duration) -> Self {
+        Self {
+            name,
+            retry_after: Some(retry_after),
+            no_room: true,
+        }
     }
 
     /// The name of the limiter that refused the call.
@@ -85,7 +101,13 @@ impl fmt::Debug for RateLimited {
 
 impl fmt::Display for RateLimited {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.is_over_capacity() {
+        if self.no_room {
+            write!(
+                f,
+                "no room for a new key in the caller-side limiter: {}",
+                self.name
+            )
+        } else if self.is_over_capacity() {
             write!(
                 f,
                 "request cost exceeds the caller-side limiter's burst: {}",

@@ -10,7 +10,7 @@ use tower_service::Service;
 use super::bucket::Reserved;
 use super::error::{RateLimitError, RateLimited};
 use super::limits::ReadLimits;
-use super::shared::Shared;
+use super::shared::{Shared, Stamps};
 
 /// A waiting call's slots in the buckets: given back if the call is dropped
 /// before its turn, so that the next caller is not delayed by it.
@@ -42,8 +42,9 @@ impl std::fmt::Debug for Reservation {
     }
 }
 
-/// The limiter and its reader, for a call whose response adapts the bucket.
-pub(super) type Adapt<A> = Option<(Arc<Shared>, A)>;
+/// The limiter, its reader and the call's admission stamps, for a call
+/// whose response adapts the bucket.
+pub(super) type Adapt<A> = Option<(Arc<Shared>, A, Stamps)>;
 
 pin_project! {
     /// Response future of [`RateLimit`](super::RateLimit).
@@ -160,8 +161,10 @@ where
                 }
                 StateProj::Calling { future } => {
                     let result = ready!(future.poll(cx));
-                    if let (Ok(response), Some((shared, reader))) = (&result, this.adapt.as_ref()) {
-                        shared.apply(reader.read_limits(response));
+                    if let (Ok(response), Some((shared, reader, stamps))) =
+                        (&result, this.adapt.as_ref())
+                    {
+                        shared.apply(reader.read_limits(response), *stamps);
                     }
                     return Poll::Ready(result.map_err(RateLimitError::Inner));
                 }

@@ -50,9 +50,13 @@ impl RateLimitHandle {
     }
 
     /// How many requests would pass now without waiting (each costing no
-    /// tokens).
+    /// tokens): none while a pause runs.
     pub fn available_requests(&self) -> u64 {
-        self.shared.requests.available(self.now())
+        let now = self.now();
+        if self.shared.paused_until(now).is_some() {
+            return 0;
+        }
+        self.shared.requests.available(now)
     }
 
     /// How many tokens would pass now without waiting, if there is a token
@@ -65,23 +69,25 @@ impl RateLimitHandle {
             .map(|bucket| bucket.available(now))
     }
 
-    /// How long until requests pass again, when the upstream said none is
-    /// left (or the limiter was [paused](Self::pause)); `None` otherwise.
+    /// How long until requests pass again, when the limiter is paused (a
+    /// 429's `retry-after`, or [`pause`](Self::pause)) or the upstream said
+    /// none is left; the longer of the two. `None` otherwise.
     pub fn paused_for(&self) -> Option<Duration> {
         let now = self.now();
-        match self.shared.requests.current_hold(now) {
-            Some((0, until)) => Some(
-                self.shared
-                    .instant(until)
-                    .saturating_duration_since(self.shared.instant(now)),
-            ),
+        let pause = self.shared.paused_until(now);
+        let none_left = match self.shared.requests.current_hold(now) {
+            Some((0, until)) => Some(until),
             _ => None,
-        }
+        };
+        let until = pause.max(none_left)?;
+        Some(Duration::from_nanos(until - now))
     }
 
     /// Lets no request through for `duration` (at most
-    /// [`MAX_HINT`](crate::hint::MAX_HINT)), as if the upstream had said so;
-    /// replaces what the upstream said before.
+    /// [`MAX_HINT`](crate::hint::MAX_HINT)), as if the upstream had said so
+    /// with a 429's `retry-after`. Never shortens a pause already running
+    /// (a longer one wins), and leaves what the upstream said about its
+    /// remaining counts alone.
     pub fn pause(&self, duration: Duration) {
         self.shared.pause(self.now(), duration);
     }

@@ -3,8 +3,10 @@ use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use tokio::time::Instant;
 use tower_layer::Layer;
@@ -12,7 +14,7 @@ use tower_service::Service;
 
 use super::config::RateLimitConfig;
 use super::cost::{Cost, NoCost};
-use super::error::RateLimitError;
+use super::error::{RateLimitError, RateLimited};
 use super::future::ResponseFuture;
 use super::handle::RateLimitHandle;
 use super::limits::{HeaderLimits, ReadLimits};
@@ -21,51 +23,104 @@ use super::shared::Shared;
 /// The limiters of a keyed layer, created on first use.
 struct Registry<K> {
     config: RateLimitConfig,
-    max: usize,
+    max: AtomicUsize,
     map: RwLock<HashMap<K, Arc<Shared>>>,
+}
+
+impl<K> Registry<K> {
+    fn new(config: RateLimitConfig) -> Self {
+        Self {
+            config,
+            max: AtomicUsize::new(1_024),
+            map: RwLock::new(HashMap::new()),
+        }
+    }
 }
 
 impl<K: Hash + Eq + Clone> Registry<K> {
     /// The limiter of `key`: a read lock in the common case, a write lock
     /// (and perhaps an eviction) on a key's first use. Never held across an
-    /// await.
+    /// await. A refusal when the registry is full and no limiter may go.
     #[inline]
-    fn get(&self, key: K) -> Arc<Shared> {
+    fn get(&self, key: K) -> Result<Arc<Shared>, RateLimited> {
         {
             let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
             if let Some(shared) = map.get(&key) {
-                return shared.clone();
+                touch(shared);
+                return Ok(shared.clone());
             }
         }
         self.insert(key)
     }
 
     #[cold]
-    fn insert(&self, key: K) -> Arc<Shared> {
+    fn insert(&self, key: K) -> Result<Arc<Shared>, RateLimited> {
         let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
         if let Some(shared) = map.get(&key) {
-            return shared.clone();
+            return Ok(shared.clone());
         }
-        if map.len() >= self.max {
-            if let Some(victim) = victim(&map) {
-                map.remove(&victim);
+        if map.len() >= self.max.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            // Over the bound (it may have been lowered): forget idle
+            // limiters until there is room, or refuse the new key.
+            while map.len() >= self.max.load(Ordering::Relaxed) {
+                match victim(&map, now) {
+                    Ok(victim) => {
+                        map.remove(&victim);
+                    }
+                    Err(retry_after) => {
+                        #[cfg(feature = "metrics")]
+                        crate::metrics::rate_limit_rejected(&self.config.name, "no_room");
+                        tracing::debug!(
+                            layer = "rate_limit",
+                            name = self.config.name(),
+                            outcome = "no_room",
+                            retry_after_ms = retry_after.as_millis() as u64,
+                            "no idle limiter to forget for a new key"
+                        );
+                        return Err(RateLimited::no_room(self.config.name.clone(), retry_after));
+                    }
+                }
             }
         }
         let shared = Arc::new(Shared::new(self.config.clone()));
         map.insert(key, shared.clone());
-        shared
+        Ok(shared)
     }
 }
 
-/// The first idle limiter (full buckets, nothing said by the upstream, no
-/// call waiting or in flight elsewhere): forgetting it changes nothing.
-/// If none is idle, any: the bound wins over the limit of one key.
-fn victim<K: Clone>(map: &HashMap<K, Arc<Shared>>) -> Option<K> {
-    let now = Instant::now();
-    map.iter()
-        .find(|(_, shared)| Arc::strong_count(shared) == 1 && shared.is_idle(now))
-        .or_else(|| map.iter().next())
-        .map(|(key, _)| key.clone())
+#[inline]
+fn touch(shared: &Shared) {
+    // Read first: in the steady state the flag is set and nobody writes.
+    if !shared.referenced.load(Ordering::Relaxed) {
+        shared.referenced.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Second chance (the CLOCK approximation of least-recently-used, as the
+/// keyed breaker does) among the **idle** limiters only (full buckets,
+/// nothing said by the upstream, no pause, no call or handle holding it):
+/// the first not used since the previous sweep, clearing the use flag of
+/// every idle limiter passed over. Forgetting an idle limiter changes
+/// nothing; forgetting a busy one would start its key again with full
+/// buckets, a second burst past the upstream's limit. If none is idle,
+/// `Err` with how long until the first one could be (at least a
+/// millisecond).
+fn victim<K: Clone>(map: &HashMap<K, Arc<Shared>>, now: Instant) -> Result<K, Duration> {
+    let idle = |shared: &Arc<Shared>| Arc::strong_count(shared) == 1 && shared.is_idle(now);
+    for _sweep in 0..2 {
+        for (key, shared) in map {
+            if idle(shared) && !shared.referenced.swap(false, Ordering::Relaxed) {
+                return Ok(key.clone());
+            }
+        }
+    }
+    let soonest = map
+        .values()
+        .map(|shared| shared.idle_in(now))
+        .min()
+        .unwrap_or_default();
+    Err(soonest.max(Duration::from_millis(1)))
 }
 
 impl<K> fmt::Debug for Registry<K> {
@@ -73,7 +128,7 @@ impl<K> fmt::Debug for Registry<K> {
         let len = self.map.read().map(|map| map.len()).unwrap_or(0);
         f.debug_struct("Registry")
             .field("config", &self.config)
-            .field("max", &self.max)
+            .field("max", &self.max.load(Ordering::Relaxed))
             .field("len", &len)
             .finish()
     }
@@ -86,10 +141,26 @@ impl<K> fmt::Debug for Registry<K> {
 /// # Bounded
 ///
 /// At most [`max_limiters`](Self::max_limiters) limiters (1,024 by
-/// default). A new key beyond that forgets one limiter: the first **idle**
-/// one (full buckets, nothing learnt from the upstream, no call holding
-/// it), else any. A forgotten key starts again with full buckets: keep the
-/// bound above the number of keys in use (providers and models are few).
+/// default). A new key beyond that forgets one **idle** limiter (full
+/// buckets, nothing learnt from the upstream still running, no pause, no
+/// call or [handle](KeyedRateLimitHandle::get) holding it), chosen by
+/// second chance (an approximation of least recently used, as
+/// [`KeyedCircuitBreakerLayer`](crate::circuit_breaker::KeyedCircuitBreakerLayer)
+/// does): forgetting it changes nothing, since a new limiter for its key
+/// starts as full as it was. A busy limiter is never forgotten (a fresh,
+/// full one in its place would let a second burst through past the
+/// upstream's limit). When no limiter is idle, the call with the new key is
+/// **refused** with a [`RateLimited`] carrying the configured name (not the
+/// key, which need not be printable), the message "no room for a new key in
+/// the caller-side limiter", and how long until the first limiter could be
+/// idle (at least a millisecond) as its `retry_after`: it is classified
+/// like any other refusal. Keys already present are never refused for
+/// room. Keep the bound above the number of keys in use at once (providers
+/// and models are few), and never key by something a caller chooses
+/// freely.
+///
+/// Finding a limiter to forget scans the map under its write lock, on a
+/// new key's first use only.
 ///
 /// # Cost
 ///
@@ -138,11 +209,7 @@ impl<K, F> KeyedRateLimitLayer<K, F> {
         F: Fn(&Req) -> K,
     {
         Self {
-            registry: Arc::new(Registry {
-                config,
-                max: 1_024,
-                map: RwLock::new(HashMap::new()),
-            }),
+            registry: Arc::new(Registry::new(config)),
             key,
             limits: HeaderLimits,
             cost: NoCost,
@@ -151,19 +218,14 @@ impl<K, F> KeyedRateLimitLayer<K, F> {
 }
 
 impl<K, F, A, C> KeyedRateLimitLayer<K, F, A, C> {
-    /// Keeps at most `max` limiters (default 1,024), forgetting one as
-    /// described [above](Self#bounded). Set it before the layer is cloned
-    /// or used: it starts a new, empty set of limiters.
+    /// Keeps at most `max` limiters (default 1,024), forgetting idle ones
+    /// or refusing new keys as described [above](Self#bounded). Changes the
+    /// bound in place, for every clone, service and handle of this layer;
+    /// a lowered bound applies at the next new key.
     #[must_use]
     pub fn max_limiters(self, max: NonZeroUsize) -> Self {
-        Self {
-            registry: Arc::new(Registry {
-                config: self.registry.config.clone(),
-                max: max.get(),
-                map: RwLock::new(HashMap::new()),
-            }),
-            ..self
-        }
+        self.registry.max.store(max.get(), Ordering::Relaxed);
+        self
     }
 
     /// Reads the upstream's limits with `reader` (see
@@ -305,7 +367,10 @@ where
 
     #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
-        let shared = self.registry.get((self.key)(&req));
+        let shared = match self.registry.get((self.key)(&req)) {
+            Ok(shared) => shared,
+            Err(limited) => return ResponseFuture::limited(limited),
+        };
         super::admit(&shared, &mut self.inner, req, &self.limits, &self.cost)
     }
 }

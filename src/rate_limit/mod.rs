@@ -30,7 +30,7 @@
 //!   unused rather than let two calls share one.)
 //! - **Adapting** (on by default, see [below](#adapting)): the upstream's
 //!   rate-limit headers tell the bucket what the provider will accept, so
-//!   that it never lets through what the provider would refuse.
+//!   that it does not send what the provider said it would refuse.
 //!
 //! Each bucket is GCRA (the generic cell rate algorithm, a token bucket kept
 //! as one "theoretical arrival time"): `count` units per `per` spread evenly,
@@ -55,16 +55,43 @@
 //! A remaining count of `0` stops the bucket until the reset; a count of
 //! *r* lets at most *r* more through before it (on top of, never instead
 //! of, the configured rate); after the reset the configured rate applies
-//! again. Each response replaces what the previous one said (calls already
-//! waiting for their turn when it arrives are not counted against it: the
-//! headers are a best effort, not a lock). A remaining count above
-//! 4,194,303 counts as that many. Waits are capped
-//! at [`MAX_HINT`](crate::hint::MAX_HINT). **Garbage is ignored**: a limit
-//! whose remaining count is not plain digits, or whose reset does not parse
-//! (or is absurd), is read as absent, and the bucket keeps its configured
-//! rate. Anthropic's RFC 3339 resets are read against the wall clock. Turn
-//! adapting off with [`adapt(false)`](RateLimitConfigBuilder::adapt), or
-//! read other responses with [`limits_from`](RateLimitLayer::limits_from).
+//! again. A 429's `retry-after` **pauses** every request until then, on its
+//! own: a later response cannot shorten a pause, nor a pause end a count.
+//!
+//! What exactly holds:
+//!
+//! - **Calls in flight are counted.** The upstream's count was made when it
+//!   answered a call; every call the limiter admitted after that call (in
+//!   flight, waiting, or answered already) is taken off it. So after a
+//!   response says *r*, at most *r* calls admitted after the one it
+//!   answered pass while its count runs, counting those already sent.
+//! - **The strictest word wins.** A new count replaces the running one
+//!   unless the running one leaves as few or fewer and ends as late or
+//!   later; a response to a call admitted *before* the one whose response
+//!   set the running count (an out-of-order answer) only replaces it if it
+//!   is stricter in both. Pauses only ever grow.
+//! - **Best effort beyond that.** The limiter cannot see other clients of
+//!   the same key, nor calls it did not admit; two responses applied at
+//!   the same instant on two threads may keep the looser one. Calls
+//!   admitted and then given up (dropped, or refused by the token bucket)
+//!   still count against later responses: more cautious, never less.
+//!
+//! A remaining count above 134,217,727 counts as that many. Waits are
+//! capped at [`MAX_HINT`](crate::hint::MAX_HINT), and a count learnt more
+//! than four years after the limiter was built ends at once (the
+//! configured rate applies). **Garbage is ignored**: a limit whose
+//! remaining count is not plain digits, or whose reset does not parse (or
+//! is absurd), is read as absent, and the bucket keeps its configured rate.
+//! Turn adapting off with [`adapt(false)`](RateLimitConfigBuilder::adapt),
+//! or read other responses with [`limits_from`](RateLimitLayer::limits_from).
+//!
+//! **Clocks.** The buckets run on tokio's clock (so paused time in tests
+//! moves them), but Anthropic's RFC 3339 resets are absolute times, read
+//! against the wall clock ([`SystemTime::now`](std::time::SystemTime::now))
+//! when the response arrives and turned into a wait from then. With tokio's
+//! time paused, that wait is fixed at arrival and then runs on paused time;
+//! a test that needs an exact reset builds its [`Limits`] with
+//! [`Limits::from_headers_at`] and a reader of its own.
 //!
 //! # Examples
 //!
@@ -94,7 +121,7 @@
 //! a.ready().await?.call(()).await?;
 //! let error = b.ready().await?.call(()).await.unwrap_err();
 //! let limited = error.as_limited().expect("refused by the limiter");
-//! assert_eq!(limited.retry_after(), Some(Duration::from_nanos(333_333_333)));
+//! assert_eq!(limited.retry_after(), Some(Duration::from_nanos(333_333_334)));
 //! # Ok(())
 //! # }
 //! ```
@@ -153,8 +180,14 @@
 //! [`RateLimited`](crate::classify::FailureKind::RateLimited) with its wait
 //! as the hint: the retry layer waits that long (or, above its cap, gives
 //! up) and the fallback moves on at once. Above the breaker, a refusal never
-//! counts against the upstream (it is the caller's own limit), and the
-//! responses the limiter reads are the upstream's.
+//! reaches it, and the responses the limiter reads are the upstream's.
+//!
+//! **Never put the limiter below a circuit breaker.** A refusal is
+//! classified like an upstream's 429, and a `RateLimited` failure counts
+//! against a breaker: a breaker above the limiter would count the
+//! limiter's own refusals as the upstream's failures and open on a healthy
+//! upstream (for the refusal's wait, its hint). The same holds for any
+//! layer that counts failures per upstream.
 //!
 //! Waiting happens in the response future, after `poll_ready`: the inner
 //! service made ready is moved into the future (and a clone left in its
@@ -171,9 +204,12 @@
 //! # Cost
 //!
 //! A call that passes at once costs one clock read (tokio's, so that paused
-//! time in tests moves the bucket) and one compare-and-swap per bucket; no
-//! lock, no allocation, no reference count unless the limiter adapts. When
-//! it adapts, each call clones the limiter's `Arc` into its future and each
+//! time in tests moves the bucket), one load of the pause and one
+//! compare-and-swap per bucket (with a token bucket, both buckets are
+//! first checked without writing); no lock, no allocation, no reference
+//! count unless the limiter adapts. When it adapts (and its reader is not
+//! [`NoLimits`]), each bucket also counts what it admitted (one atomic
+//! add), each call clones the limiter's `Arc` into its future and each
 //! response's headers are scanned once for the rate-limit names (no
 //! lookup, no allocation); the clock is read again only when a limit was
 //! found. A waiting call also reads the deadline, clones the inner service
@@ -303,14 +339,16 @@ where
     A: ReadLimits<S::Response> + Clone,
     K: Cost<Req>,
 {
-    let admission = match shared.admit(cost.cost(&req)) {
+    let adapting = shared.adapt && limits.enabled();
+    let admission = match shared.admit(cost.cost(&req), adapting) {
         Ok(admission) => admission,
         Err(limited) => return ResponseFuture::limited(limited),
     };
-    let adapt = (shared.adapt && limits.enabled()).then(|| (shared.clone(), limits.clone()));
+    let adapt = |stamps| adapting.then(|| (shared.clone(), limits.clone(), stamps));
     match admission {
-        Admission::Now => ResponseFuture::calling(inner.call(req), adapt),
+        Admission::Now { stamps } => ResponseFuture::calling(inner.call(req), adapt(stamps)),
         Admission::At { at, reserved } => {
+            let adapt = adapt([reserved[0].stamp, reserved[1].stamp]);
             // Clone-and-swap: the service made ready goes into the future.
             let clone = inner.clone();
             let ready = std::mem::replace(inner, clone);

@@ -1,7 +1,8 @@
 //! The limiter's state, shared by every clone of its layer and services.
 
+use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -13,29 +14,38 @@ use super::limits::Limits;
 use crate::deadline::Deadline;
 use crate::hint::MAX_HINT;
 
-#[derive(Debug)]
 pub(super) struct Shared {
     pub(super) name: Arc<str>,
     origin: Instant,
     pub(super) requests: Bucket,
     pub(super) tokens: Option<Bucket>,
+    /// No request before this (nanoseconds since the origin): a 429's
+    /// `retry-after` or [`RateLimitHandle::pause`](super::RateLimitHandle::pause).
+    /// Only ever raised.
+    pause: AtomicU64,
     max_wait: u64,
     pub(super) adapt: bool,
     pub(super) waited: AtomicU64,
     pub(super) rejected: AtomicU64,
+    /// Used since the keyed registry's last eviction sweep.
+    pub(super) referenced: AtomicBool,
 }
 
 /// What admission decided.
 #[derive(Debug)]
 pub(super) enum Admission {
-    /// Go now.
-    Now,
+    /// Go now; the stamps of the call in the two buckets.
+    Now { stamps: Stamps },
     /// Go at `at`; until then the reservations are held.
     At {
         at: Instant,
         reserved: [Reserved; 2],
     },
 }
+
+/// A call's admission stamps in the request and token buckets (see
+/// [`Bucket`]).
+pub(super) type Stamps = [u64; 2];
 
 fn nanos(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
@@ -47,11 +57,13 @@ impl Shared {
             origin: Instant::now(),
             requests: Bucket::new(&config.requests),
             tokens: config.tokens.as_ref().map(Bucket::new),
+            pause: AtomicU64::new(0),
             max_wait: nanos(config.max_wait),
             adapt: config.adapt,
             name: config.name,
             waited: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
+            referenced: AtomicBool::new(true),
         }
     }
 
@@ -61,37 +73,75 @@ impl Shared {
         nanos(now.saturating_duration_since(self.origin))
     }
 
-    /// Admits a call costing `cost` tokens: one clock read and one
-    /// compare-and-swap per bucket; the deadline is read only if the call
-    /// has to wait.
+    /// When a call at `now` may start at the earliest: now, or the end of
+    /// the running pause.
     #[inline]
-    pub(super) fn admit(&self, cost: u32) -> Result<Admission, RateLimited> {
+    fn start(&self, now: u64) -> u64 {
+        self.pause.load(Ordering::Relaxed).max(now)
+    }
+
+    /// Admits a call costing `cost` tokens, counting it if `count` (its
+    /// response will be read): one clock read and one
+    /// compare-and-swap per bucket (with a token bucket, both are first
+    /// checked without writing, so that a call one bucket refuses takes
+    /// nothing from the other); the deadline is read only if the call has
+    /// to wait.
+    #[inline]
+    pub(super) fn admit(&self, cost: u32, count: bool) -> Result<Admission, RateLimited> {
         let instant = Instant::now();
         let now = self.since_origin(instant);
+        let start = self.start(now);
         let cost = u64::from(cost);
-        if let Some(tokens) = &self.tokens {
-            if cost > tokens.capacity() {
-                return Err(self.over_capacity(cost));
-            }
-        }
-        let (wait, requests) = match self.requests.reserve(now, 1, self.max_wait) {
-            Ok(reserved) => reserved,
-            Err(wait) => return Err(self.limited(wait)),
-        };
-        let (wait, tokens) = match &self.tokens {
-            None => (wait, Reserved::NONE),
-            Some(bucket) => match bucket.reserve(now, cost, self.max_wait) {
-                Ok((tokens_wait, tokens)) => (wait.max(tokens_wait), tokens),
-                Err(tokens_wait) => {
-                    self.requests.refund(requests);
-                    return Err(self.limited(wait.max(tokens_wait)));
-                }
+        let (wait, [requests, tokens]) = match &self.tokens {
+            None => match self.requests.reserve(now, start, 1, self.max_wait, count) {
+                Ok((wait, requests)) => (wait, [requests, Reserved::NONE]),
+                Err(wait) => return Err(self.limited(wait)),
             },
+            Some(bucket) => self.reserve_both(bucket, now, start, cost, count)?,
         };
         if wait == 0 {
-            return Ok(Admission::Now);
+            return Ok(Admission::Now {
+                stamps: [requests.stamp, tokens.stamp],
+            });
         }
         self.wait(instant, wait, [requests, tokens])
+    }
+
+    /// Reserves one request and `cost` tokens, or neither; a refusal
+    /// carries the longer of the two waits.
+    #[inline]
+    fn reserve_both(
+        &self,
+        tokens: &Bucket,
+        now: u64,
+        start: u64,
+        cost: u64,
+        count: bool,
+    ) -> Result<(u64, [Reserved; 2]), RateLimited> {
+        if cost > tokens.capacity() {
+            return Err(self.over_capacity(cost));
+        }
+        let wait = self
+            .requests
+            .wait(now, start, 1)
+            .max(tokens.wait(now, start, cost));
+        if wait > self.max_wait {
+            return Err(self.limited(wait));
+        }
+        // Another call may have come in between: then one bucket may still
+        // refuse, and the other's reservation is given back (if it is the
+        // last one).
+        let (wait, requests) = self
+            .requests
+            .reserve(now, start, 1, self.max_wait, count)
+            .map_err(|wait| self.limited(wait))?;
+        match tokens.reserve(now, start, cost, self.max_wait, count) {
+            Ok((tokens_wait, tokens)) => Ok((wait.max(tokens_wait), [requests, tokens])),
+            Err(tokens_wait) => {
+                self.requests.refund(requests);
+                Err(self.limited(wait.max(tokens_wait)))
+            }
+        }
     }
 
     #[cold]
@@ -109,6 +159,8 @@ impl Shared {
             }
         }
         self.waited.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        crate::metrics::rate_limit_waited(&self.name, wait);
         Ok(Admission::At {
             at: now + wait,
             reserved,
@@ -126,6 +178,8 @@ impl Shared {
     #[cold]
     fn limited(&self, wait: u64) -> RateLimited {
         self.rejected.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        crate::metrics::rate_limit_rejected(&self.name, "limited");
         let retry_after = Duration::from_nanos(wait);
         tracing::debug!(
             layer = "rate_limit",
@@ -140,6 +194,8 @@ impl Shared {
     #[cold]
     fn over_capacity(&self, cost: u64) -> RateLimited {
         self.rejected.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        crate::metrics::rate_limit_rejected(&self.name, "over_capacity");
         tracing::debug!(
             layer = "rate_limit",
             name = &*self.name,
@@ -150,18 +206,19 @@ impl Shared {
         RateLimited::new(self.name.clone(), None)
     }
 
-    /// Applies what the upstream said (each wait capped at
-    /// [`MAX_HINT`]).
-    pub(super) fn apply(&self, limits: Limits) {
+    /// Applies what the upstream said in the response to the call stamped
+    /// `stamps` (each wait capped at [`MAX_HINT`]).
+    pub(super) fn apply(&self, limits: Limits, [requests, tokens]: Stamps) {
         if limits.is_none() {
             return;
         }
         let now = self.since_origin(Instant::now());
         if let Some((remaining, reset)) = limits.requests() {
-            self.requests.hold(now, remaining, reset.min(MAX_HINT));
+            self.requests
+                .hold(now, requests, remaining, reset.min(MAX_HINT));
         }
-        if let (Some((remaining, reset)), Some(tokens)) = (limits.tokens(), &self.tokens) {
-            tokens.hold(now, remaining, reset.min(MAX_HINT));
+        if let (Some((remaining, reset)), Some(bucket)) = (limits.tokens(), &self.tokens) {
+            bucket.hold(now, tokens, remaining, reset.min(MAX_HINT));
         }
         if let Some(after) = limits.retry_after() {
             self.pause(now, after);
@@ -176,23 +233,58 @@ impl Shared {
         );
     }
 
-    /// Lets no request through for `after` from `now`.
+    /// Lets no request through for `after` (at most [`MAX_HINT`]) from
+    /// `now`, unless a pause already runs longer.
     pub(super) fn pause(&self, now: u64, after: Duration) {
-        self.requests.hold(now, 0, after.min(MAX_HINT));
+        let until = now.saturating_add(nanos(after.min(MAX_HINT)));
+        self.pause.fetch_max(until, Ordering::Relaxed);
     }
 
-    /// Whether the buckets are full and the upstream said nothing that
-    /// still holds: forgetting this limiter changes nothing.
+    /// The end of the running pause, if one runs at `now`.
+    pub(super) fn paused_until(&self, now: u64) -> Option<u64> {
+        let until = self.pause.load(Ordering::Relaxed);
+        (until > now).then_some(until)
+    }
+
+    /// Whether the buckets are full and nothing the upstream said (or a
+    /// pause) still holds: forgetting this limiter changes nothing.
     pub(super) fn is_idle(&self, now: Instant) -> bool {
         let now = self.since_origin(now);
-        let idle = |bucket: &Bucket| {
-            bucket.current_hold(now).is_none() && bucket.available(now) == bucket.capacity()
-        };
-        idle(&self.requests) && self.tokens.as_ref().is_none_or(idle)
+        self.paused_until(now).is_none()
+            && self.requests.is_idle(now)
+            && self
+                .tokens
+                .as_ref()
+                .is_none_or(|bucket| bucket.is_idle(now))
     }
 
-    /// The instant `nanos` after the origin.
-    pub(super) fn instant(&self, nanos: u64) -> Instant {
-        self.origin + Duration::from_nanos(nanos)
+    /// How long from `now` until the limiter is idle (if no call comes).
+    pub(super) fn idle_in(&self, now: Instant) -> Duration {
+        let now = self.since_origin(now);
+        let pause = self.pause.load(Ordering::Relaxed).saturating_sub(now);
+        let tokens = self.tokens.as_ref().map_or(0, |bucket| bucket.idle_in(now));
+        Duration::from_nanos(pause.max(self.requests.idle_in(now)).max(tokens))
+    }
+}
+
+/// Readable: durations, not nanoseconds.
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let now = self.since_origin(Instant::now());
+        f.debug_struct("Shared")
+            .field("name", &&*self.name)
+            .field("requests", &self.requests)
+            .field("tokens", &self.tokens)
+            .field("max_wait", &Duration::from_nanos(self.max_wait))
+            .field("adapt", &self.adapt)
+            .field(
+                "paused_for",
+                &self
+                    .paused_until(now)
+                    .map(|until| Duration::from_nanos(until - now)),
+            )
+            .field("waited", &self.waited.load(Ordering::Relaxed))
+            .field("rejected", &self.rejected.load(Ordering::Relaxed))
+            .finish()
     }
 }

@@ -1,11 +1,15 @@
 //! Adapting to what the upstream says: OpenAI's and Anthropic's headers, a
 //! 429's `retry-after`, garbage.
 
+use std::convert::Infallible;
 use std::time::{Duration, SystemTime};
 
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tower::{Layer, Service, ServiceExt};
-use tower_failover::rate_limit::{Limits, RateLimitConfig, RateLimitLayer};
+use tower_failover::rate_limit::{
+    Limits, RateLimitConfig, RateLimitError, RateLimitHandle, RateLimitLayer,
+};
 
 use crate::support::{Upstream, rfc3339, with_headers};
 
@@ -115,7 +119,12 @@ async fn a_429s_retry_after_pauses_every_request() {
     let response = service.ready().await.unwrap().call(()).await.unwrap();
     assert_eq!(response.status(), 429);
     assert_eq!(layer.handle().paused_for(), Some(Duration::from_secs(7)));
-    assert!(service.ready().await.unwrap().call(()).await.is_err());
+    let error = service.ready().await.unwrap().call(()).await.unwrap_err();
+    assert_eq!(
+        error.as_limited().unwrap().retry_after(),
+        Some(Duration::from_secs(7))
+    );
+    assert_eq!(upstream.count(), 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -215,4 +224,159 @@ async fn a_custom_reader_adapts_any_response() {
         Some(Duration::from_secs(5))
     );
     assert_eq!(started.elapsed(), Duration::ZERO);
+}
+
+/// A limiter whose upstream answers each call with the [`Limits`] sent
+/// through its gate, when the test says: calls stay in flight meanwhile.
+fn gated(
+    max_wait: Duration,
+) -> (
+    RateLimitHandle,
+    impl Service<oneshot::Receiver<Limits>, Response = Limits, Error = RateLimitError<Infallible>>
+    + Clone,
+) {
+    let layer = RateLimitLayer::new(config(max_wait)).limits_from(|limits: &Limits| *limits);
+    let handle = layer.handle();
+    let service = layer.layer(tower::service_fn(
+        |gate: oneshot::Receiver<Limits>| async move {
+            Ok::<_, Infallible>(gate.await.unwrap_or(Limits::NONE))
+        },
+    ));
+    (handle, service)
+}
+
+/// Sends a call through `service` and returns its gate and its future
+/// (admitted, not yet answered).
+async fn in_flight<S>(service: &mut S) -> (oneshot::Sender<Limits>, S::Future)
+where
+    S: Service<oneshot::Receiver<Limits>>,
+    S::Error: std::fmt::Debug,
+{
+    let (gate, receiver) = oneshot::channel();
+    let future = service.ready().await.unwrap().call(receiver);
+    (gate, future)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pause_outlives_a_later_response_with_requests_left() {
+    let (handle, mut service) = gated(Duration::ZERO);
+    let (gate_a, a) = in_flight(&mut service).await;
+    let (gate_b, b) = in_flight(&mut service).await;
+    // A 429 asking for 20 s, then the 200 of a call that was in flight,
+    // saying 400 requests are left for a second.
+    gate_a
+        .send(Limits::NONE.with_retry_after(Duration::from_secs(20)))
+        .unwrap();
+    a.await.unwrap();
+    gate_b
+        .send(Limits::NONE.with_requests(400, Duration::from_secs(1)))
+        .unwrap();
+    b.await.unwrap();
+    assert_eq!(handle.paused_for(), Some(Duration::from_secs(20)));
+    let (_, refused) = in_flight(&mut service).await;
+    let error = refused.await.unwrap_err();
+    assert_eq!(
+        error.as_limited().unwrap().retry_after(),
+        Some(Duration::from_secs(20))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_short_retry_after_never_ends_a_longer_no_request_left() {
+    let (handle, mut service) = gated(Duration::ZERO);
+    let (gate_a, a) = in_flight(&mut service).await;
+    let (gate_b, b) = in_flight(&mut service).await;
+    gate_a
+        .send(Limits::NONE.with_requests(0, Duration::from_secs(20)))
+        .unwrap();
+    a.await.unwrap();
+    gate_b
+        .send(Limits::NONE.with_retry_after(Duration::from_secs(1)))
+        .unwrap();
+    b.await.unwrap();
+    assert_eq!(handle.paused_for(), Some(Duration::from_secs(20)));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (_, refused) = in_flight(&mut service).await;
+    let error = refused.await.unwrap_err();
+    assert_eq!(
+        error.as_limited().unwrap().retry_after(),
+        Some(Duration::from_secs(18))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stricter_count_that_ends_later_is_kept() {
+    let (handle, mut service) = gated(Duration::ZERO);
+    let (gate_a, a) = in_flight(&mut service).await;
+    let (gate_b, b) = in_flight(&mut service).await;
+    gate_a
+        .send(Limits::NONE.with_requests(0, Duration::from_secs(20)))
+        .unwrap();
+    a.await.unwrap();
+    gate_b
+        .send(Limits::NONE.with_requests(400, Duration::from_secs(1)))
+        .unwrap();
+    b.await.unwrap();
+    assert_eq!(handle.paused_for(), Some(Duration::from_secs(20)));
+    assert_eq!(handle.available_requests(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_handle_pause_never_shortens_a_running_one() {
+    let (handle, _) = gated(Duration::ZERO);
+    handle.pause(Duration::from_secs(20));
+    handle.pause(Duration::from_secs(1));
+    assert_eq!(handle.paused_for(), Some(Duration::from_secs(20)));
+    handle.pause(Duration::from_secs(30));
+    assert_eq!(handle.paused_for(), Some(Duration::from_secs(30)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn calls_in_flight_are_charged_against_a_remaining_count() {
+    let (handle, mut service) = gated(Duration::ZERO);
+    let (gate_a, a) = in_flight(&mut service).await;
+    let (gate_b, b) = in_flight(&mut service).await;
+    let (gate_c, c) = in_flight(&mut service).await;
+    // The upstream counted the first call only: 2 left, and the two calls
+    // still in flight will take them.
+    gate_a
+        .send(Limits::NONE.with_requests(2, Duration::from_secs(10)))
+        .unwrap();
+    a.await.unwrap();
+    assert_eq!(handle.available_requests(), 0);
+    let (_, refused) = in_flight(&mut service).await;
+    let error = refused.await.unwrap_err();
+    assert_eq!(
+        error.as_limited().unwrap().retry_after(),
+        Some(Duration::from_secs(10))
+    );
+    drop((gate_b, gate_c));
+    b.await.unwrap();
+    c.await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_older_response_never_loosens_a_newer_count() {
+    let (handle, mut service) = gated(Duration::ZERO);
+    let (gate_a, a) = in_flight(&mut service).await;
+    let (gate_b, b) = in_flight(&mut service).await;
+    // The second call's answer arrives first: 2 left (other clients of the
+    // key took some). The first call's answer, older, arrives last and
+    // would say 6 left, until a little later.
+    gate_b
+        .send(Limits::NONE.with_requests(2, Duration::from_secs(10)))
+        .unwrap();
+    b.await.unwrap();
+    gate_a
+        .send(Limits::NONE.with_requests(6, Duration::from_secs(11)))
+        .unwrap();
+    a.await.unwrap();
+    assert_eq!(handle.available_requests(), 2);
+    for _ in 0..2 {
+        let (gate, call) = in_flight(&mut service).await;
+        drop(gate);
+        call.await.unwrap();
+    }
+    let (_, refused) = in_flight(&mut service).await;
+    assert!(refused.await.unwrap_err().is_limited());
 }

@@ -79,3 +79,59 @@ fn the_edges_are_valid() {
     );
     assert_eq!(RateLimitConfig::default().name(), "rate_limit");
 }
+
+/// 3 a second is one every 333,333,334 ns, never 333,333,333: rounded
+/// down, the bucket would admit a little faster than configured.
+#[tokio::test(start_paused = true)]
+async fn the_interval_rounds_up() {
+    use tower::{Layer, Service, ServiceExt, service_fn};
+    use tower_failover::rate_limit::RateLimitLayer;
+
+    let config = RateLimitConfig::builder()
+        .requests(3, Duration::from_secs(1))
+        .burst(1)
+        .max_wait(Duration::ZERO)
+        .build()
+        .unwrap();
+    let layer = RateLimitLayer::new(config);
+    let mut service = layer.layer(service_fn(|(): ()| async {
+        Ok::<_, std::io::Error>(http::Response::new(()))
+    }));
+    service.ready().await.unwrap().call(()).await.unwrap();
+    let error = service.ready().await.unwrap().call(()).await.unwrap_err();
+    assert_eq!(
+        error.as_limited().unwrap().retry_after(),
+        Some(Duration::from_nanos(333_333_334))
+    );
+}
+
+#[test]
+fn debug_shows_durations_and_state() {
+    use tower_failover::rate_limit::RateLimitLayer;
+
+    let config = RateLimitConfig::builder()
+        .name("openai")
+        .requests(100, Duration::from_secs(1))
+        .max_wait(Duration::from_millis(250))
+        .build()
+        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let handle = RateLimitLayer::new(config).handle();
+        handle.pause(Duration::from_secs(5));
+        let debug = format!("{handle:?}");
+        for part in [
+            "name: \"openai\"",
+            "per_unit: 10ms",
+            "burst: 100",
+            "max_wait: 250ms",
+            "paused_for: Some(5s)",
+        ] {
+            assert!(debug.contains(part), "{part} in {debug}");
+        }
+    });
+}

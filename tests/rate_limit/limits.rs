@@ -271,3 +271,35 @@ async fn a_dropped_call_with_others_behind_it_never_lets_two_share_a_slot() {
         [0, 2, 3].map(Duration::from_secs).to_vec()
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_refusal_reports_the_longer_of_the_two_buckets_waits() {
+    let config = RateLimitConfig::builder()
+        .requests(1, Duration::from_secs(1))
+        .tokens(100, Duration::from_secs(10))
+        .max_wait(Duration::ZERO)
+        .build()
+        .unwrap();
+    let layer = RateLimitLayer::new(config)
+        .limits_from(NoLimits)
+        .cost(|cost: &u32| *cost);
+    let handle = layer.handle();
+    let mut service = layer.layer(service_fn(|_: u32| async { Ok::<_, std::io::Error>(()) }));
+    service.ready().await.unwrap().call(100).await.unwrap();
+    // The next request slot is a second away, the next 100 tokens ten.
+    let error = service.ready().await.unwrap().call(100).await.unwrap_err();
+    assert_eq!(
+        error.as_limited().unwrap().retry_after(),
+        Some(Duration::from_secs(10))
+    );
+    // Refused by either bucket, it took nothing from the other.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(handle.available_requests(), 1);
+    let error = service.ready().await.unwrap().call(100).await.unwrap_err();
+    assert_eq!(
+        error.as_limited().unwrap().retry_after(),
+        Some(Duration::from_secs(9))
+    );
+    assert_eq!(handle.available_requests(), 1);
+    assert_eq!(handle.available_tokens(), Some(10));
+}

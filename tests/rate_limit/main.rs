@@ -5,7 +5,11 @@
 
 mod adapt;
 mod config;
+mod contention;
 mod keyed;
 mod limits;
+mod metrics;
+mod order;
+mod props;
 mod rate;
 mod support;
