@@ -36,7 +36,9 @@ impl Permit {
     pub(super) fn finish(mut self, outcome: Outcome) {
         self.done = true;
         let sample = match outcome {
-            Outcome::Failure(failure) if !failure.kind().counts_against_breaker() => {
+            Outcome::Failure(failure)
+                if !failure.kind().counts_against_breaker() || failure.is_caller_side() =>
+            {
                 Sample::Ignored
             }
             outcome => {

@@ -152,7 +152,12 @@ fn recognise(error: &(dyn Error + 'static)) -> Option<Failure> {
             Some(after) => crate::hint::Hint::NONE.with_retry_after(after),
             None => crate::hint::Hint::NONE.with_should_retry(false),
         };
-        return Some(Failure::new(FailureKind::RateLimited).with_hint(hint));
+        // The upstream was never called: no breaker counts it.
+        return Some(
+            Failure::new(FailureKind::RateLimited)
+                .with_hint(hint)
+                .caller_side(),
+        );
     }
     if error.is::<crate::deadline::DeadlineExceeded>() {
         return Some(Failure::new(FailureKind::BudgetExhausted));

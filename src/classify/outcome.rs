@@ -45,6 +45,7 @@ impl Outcome {
 pub struct Failure {
     kind: FailureKind,
     hint: Hint,
+    caller_side: bool,
 }
 
 impl Failure {
@@ -54,6 +55,7 @@ impl Failure {
         Self {
             kind,
             hint: Hint::NONE,
+            caller_side: false,
         }
     }
 
@@ -63,6 +65,25 @@ impl Failure {
     pub const fn with_hint(mut self, hint: Hint) -> Self {
         self.hint = hint;
         self
+    }
+
+    /// The same failure, marked as made on the caller's side: the request
+    /// never reached the upstream (the caller-side rate limiter refused
+    /// it), so it says nothing of the upstream's health and no circuit
+    /// breaker counts it, whatever its kind. Retry and fallback treat it
+    /// by its kind as usual.
+    #[inline]
+    #[must_use]
+    pub const fn caller_side(mut self) -> Self {
+        self.caller_side = true;
+        self
+    }
+
+    /// Whether the failure was made on the caller's side (see
+    /// [`caller_side`](Self::caller_side)).
+    #[inline]
+    pub const fn is_caller_side(&self) -> bool {
+        self.caller_side
     }
 
     /// The failure's kind.

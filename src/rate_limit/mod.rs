@@ -182,12 +182,14 @@
 //! up) and the fallback moves on at once. Above the breaker, a refusal never
 //! reaches it, and the responses the limiter reads are the upstream's.
 //!
-//! **Never put the limiter below a circuit breaker.** A refusal is
-//! classified like an upstream's 429, and a `RateLimited` failure counts
-//! against a breaker: a breaker above the limiter would count the
-//! limiter's own refusals as the upstream's failures and open on a healthy
-//! upstream (for the refusal's wait, its hint). The same holds for any
-//! layer that counts failures per upstream.
+//! Below a circuit breaker the limiter works too: its refusals are
+//! classified as [caller-side](crate::classify::Failure::caller_side)
+//! failures, which no breaker counts (the upstream was never called), so a
+//! breaker above does not open on a healthy upstream. Any other layer that
+//! counts failures per upstream should skip them the same way
+//! ([`Failure::is_caller_side`](crate::classify::Failure::is_caller_side)).
+//! Above the breaker is still the better place: the breaker's rejections
+//! then cost no slot of the bucket.
 //!
 //! Waiting happens in the response future, after `poll_ready`: the inner
 //! service made ready is moved into the future (and a clone left in its

@@ -226,6 +226,8 @@ async fn a_refusal_is_classified_rate_limited_with_its_wait_as_the_hint() {
     let failure = outcome.as_failure().expect("a failure");
     assert_eq!(failure.kind(), FailureKind::RateLimited);
     assert_eq!(failure.retry_after(), Some(Duration::from_millis(60)));
+    // The upstream was never called: no breaker may count it.
+    assert!(failure.is_caller_side());
 
     // Boxed, it is still a `RateLimited`.
     let boxed: BoxError = result.unwrap_err().into();
@@ -245,6 +247,7 @@ async fn a_refusal_is_classified_rate_limited_with_its_wait_as_the_hint() {
     assert_eq!(failure.kind(), FailureKind::RateLimited);
     assert_eq!(failure.retry_after(), None);
     assert_eq!(failure.hint().should_retry(), Some(false));
+    assert!(failure.is_caller_side());
 }
 
 #[tokio::test(start_paused = true)]
