@@ -85,6 +85,20 @@ proptest! {
 }
 
 #[test]
+fn equal_jitter_spreads_over_the_upper_half() {
+    // Half of the ceiling is fixed, the other half random: the smallest
+    // random input gives exactly half (found by cargo-mutants: `/` as `%`
+    // kept every delay at the ceiling and passed the bounds property).
+    let backoff = Backoff::exponential(Duration::from_secs(1), Duration::from_secs(60))
+        .with_jitter(Jitter::Equal);
+    assert_eq!(backoff.delay(3, Duration::ZERO, 0), Duration::from_secs(2));
+    assert_eq!(
+        backoff.delay(3, Duration::ZERO, u64::MAX),
+        Duration::from_secs(4)
+    );
+}
+
+#[test]
 fn full_jitter_spreads_over_the_whole_range() {
     // The extremes of the random input reach the extremes of the range.
     let backoff = Backoff::exponential(Duration::from_secs(1), Duration::from_secs(60));

@@ -99,3 +99,49 @@ async fn old_deposits_never_inflate_the_budget_after_a_quiet_period() {
     budget.deposit();
     assert!(budget.withdraw());
 }
+
+// The window's bookkeeping, each test found by cargo-mutants (a mutant of
+// the slot index, the window's edge or the deposit clock that survived).
+
+#[tokio::test(start_paused = true)]
+async fn deposits_in_every_slot_of_the_window_all_count() {
+    // A 10 s window in ten 1 s slots, ratio 1: one retry per request.
+    let budget = RetryBudget::new(Duration::from_secs(10), 0, 1.0).unwrap();
+    for _ in 0..10 {
+        budget.deposit();
+        // Read the clock so that the next deposit lands in the next slot.
+        let _ = budget.remaining();
+        tokio::time::sleep(Duration::from_millis(900)).await;
+    }
+    assert_eq!(budget.remaining(), 10);
+    // Past a hundred slots the index still wraps inside the window.
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    assert_eq!(budget.remaining(), 0);
+    budget.deposit();
+    assert_eq!(budget.remaining(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deposit_expires_exactly_one_window_later() {
+    let budget = RetryBudget::new(Duration::from_secs(10), 0, 1.0).unwrap();
+    let _ = budget.remaining();
+    budget.deposit();
+    tokio::time::sleep(Duration::from_millis(9_500)).await;
+    assert_eq!(budget.remaining(), 1, "still inside the window");
+    // The same slot, one window later, before anything is written to it.
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(budget.remaining(), 0, "one window old: expired");
+}
+
+#[tokio::test(start_paused = true)]
+async fn deposits_read_the_clock_without_any_withdrawal() {
+    // Deposits alone (a long run of successes) must land in the current
+    // slot, not in the one the last withdrawal saw: long after the budget
+    // was made, fresh deposits are all there.
+    let budget = RetryBudget::new(Duration::from_secs(10), 0, 1.0).unwrap();
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    for _ in 0..10 {
+        budget.deposit();
+    }
+    assert_eq!(budget.remaining(), 10);
+}
