@@ -4,7 +4,9 @@
 //!
 //! Every settings type of the crate deserializes from the shape of its
 //! builder: fields are named like the builder methods, every field is
-//! optional and defaults to the type's [`Default`], and the result goes
+//! optional unless the type's docs say otherwise (`HedgeConfig`'s `delay`,
+//! the fields of a rate or of a percentile delay) and defaults to what the
+//! builder sets, and the result goes
 //! through the same builder, so a config file cannot build anything the
 //! builders would reject. Unknown fields are errors: a typo is reported, not
 //! silently ignored.

@@ -129,7 +129,9 @@
 //!
 //! [`Routing`] names the policies that need no code (static, weighted,
 //! least latency) so that configuration can choose one; with the `serde`
-//! feature it deserializes from `"least_latency"` or `{ weighted = [3, 1] }`.
+//! feature it deserializes from `"static"`, `"least_latency"`,
+//! `{ least_latency = { half_life, failure_penalty } }` or
+//! `{ weighted = [3, 1] }`.
 //!
 //! What a route costs:
 //!

@@ -185,11 +185,14 @@
 //! Below a circuit breaker the limiter works too: its refusals are
 //! classified as [caller-side](crate::classify::Failure::caller_side)
 //! failures, which no breaker counts (the upstream was never called), so a
-//! breaker above does not open on a healthy upstream. Any other layer that
-//! counts failures per upstream should skip them the same way
-//! ([`Failure::is_caller_side`](crate::classify::Failure::is_caller_side)).
-//! Above the breaker is still the better place: the breaker's rejections
-//! then cost no slot of the bucket.
+//! breaker above does not open on a healthy upstream
+//! ([`Failure::is_caller_side`](crate::classify::Failure::is_caller_side)
+//! tells them apart). A [`LeastLatency`](crate::fallback::LeastLatency)
+//! route does count them against the tier: it could not take the call.
+//! The two orders differ in one thing: above the breaker, a call that the
+//! open breaker then rejects has already taken its slot of the bucket (the
+//! limiter errs towards sending less); below it, the breaker's rejections
+//! cost nothing.
 //!
 //! Waiting happens in the response future, after `poll_ready`: the inner
 //! service made ready is moved into the future (and a clone left in its

@@ -2,7 +2,7 @@
 //! three mock providers with seeded random faults (5xx, 429 with
 //! `retry-after`, used-up quotas, 529, hangs, transport errors, bad
 //! requests, event streams that fail, stall or break, and outage windows),
-//! with 64 callers at a time of which about one in five drops its call at
+//! with 64 callers at a time of which about one in six drops its call at
 //! a random point (a random timeout, or after a random number of polls).
 //!
 //! At the end, with every caller done: every upstream call and body that
