@@ -38,6 +38,8 @@
 //! | [`tower_failover_attempt_timeouts_total`](ATTEMPT_TIMEOUTS) | counter | none | an [`AttemptTimeout`](crate::deadline::AttemptTimeout) returns [`AttemptTimedOut`](crate::deadline::AttemptTimedOut) | attempts |
 //! | [`tower_failover_rate_limit_rejections_total`](RATE_LIMIT_REJECTIONS) | counter | `limiter` = the limiter's name, `reason` = `limited` (its turn is past `max_wait` or the deadline), `over_capacity` (its cost exceeds the burst) or `no_room` (a keyed limiter full of busy keys) | a [`RateLimit`](crate::rate_limit::RateLimit) refuses a call with [`RateLimited`](crate::rate_limit::RateLimited) | calls |
 //! | [`tower_failover_rate_limit_wait_seconds`](RATE_LIMIT_WAIT) | histogram | `limiter` | a `RateLimit` admits a call that has to wait for its turn (the wait it is given; calls that pass at once are not recorded) | seconds |
+//! | [`tower_failover_hedges_total`](HEDGES) | counter | `hedge` = the layer's [name](crate::hedge::HedgeConfigBuilder::name), `outcome` = `sent`, `won` (its answer was returned), `budget_exhausted` (due, the budget was spent), `deadline` (the deadline left no time for it: at the call, before it was due, or once its service was ready), `not_ready` (its service failed to get ready) | a [`Hedge`](crate::hedge::Hedge) layer sends a hedge or gives one up; at most one `budget_exhausted` or `deadline` per call, never for a call answered before its delay unless the deadline was already shorter than the delay | hedges |
+//! | [`tower_failover_hedge_delay_seconds`](HEDGE_DELAY) | gauge | `hedge` | the config is built (the fixed delay, or a percentile's fallback), and when a percentile delay is recomputed | seconds |
 //!
 //! A few things worth knowing when reading them:
 //!
@@ -282,6 +284,16 @@ pub fn describe() {
         RATE_LIMIT_WAIT,
         Unit::Seconds,
         "How long calls waited for their turn at a caller-side rate limiter, by limiter."
+    );
+    describe_counter!(
+        HEDGES,
+        Unit::Count,
+        "What became of the hedges a hedge layer had due, by hedge and outcome."
+    );
+    describe_gauge!(
+        HEDGE_DELAY,
+        Unit::Seconds,
+        "The delay a hedge layer waits before hedging a call made now, by hedge."
     );
 }
 
@@ -609,6 +621,105 @@ pub(crate) fn rate_limit_waited(limiter: &std::sync::Arc<str>, wait: std::time::
             .register_histogram(&key, &METADATA)
             .record(wait.as_secs_f64());
     });
+}
+
+// ---- hedge ------------------------------------------------------------------
+
+/// `tower_failover_hedges_total`: what became of the hedges a `hedge`
+/// layer had due, by `outcome` (`sent`, `won`, `budget_exhausted`,
+/// `deadline`, `not_ready`).
+pub const HEDGES: &str = "tower_failover_hedges_total";
+/// `tower_failover_hedge_delay_seconds`: the delay a `hedge` layer waits
+/// before hedging a call made now.
+pub const HEDGE_DELAY: &str = "tower_failover_hedge_delay_seconds";
+
+/// One hedge layer's handles (one config's, shared by its clones),
+/// registered when its config is built.
+#[cfg(feature = "hedge")]
+pub(crate) struct HedgeMetrics {
+    name: SharedString,
+    delay: Gauge,
+    // `sent`, `won`, `budget_exhausted`, `deadline`, `not_ready`.
+    outcomes: [Counter; 5],
+}
+
+#[cfg(feature = "hedge")]
+impl HedgeMetrics {
+    /// Registers the handles of the hedge layer `name`, and sets its delay
+    /// gauge to `delay`.
+    pub(crate) fn new(name: &std::sync::Arc<str>, delay: std::time::Duration) -> Self {
+        let name = SharedString::from_shared(name.clone());
+        let counter = |outcome: &'static str| {
+            let key = Key::from_parts(
+                HEDGES,
+                vec![
+                    Label::new("hedge", name.clone()),
+                    Label::from_static_parts("outcome", outcome),
+                ],
+            );
+            ::metrics::with_recorder(|recorder| recorder.register_counter(&key, &METADATA))
+        };
+        let outcomes = [
+            counter("sent"),
+            counter("won"),
+            counter("budget_exhausted"),
+            counter("deadline"),
+            counter("not_ready"),
+        ];
+        let key = Key::from_parts(HEDGE_DELAY, vec![Label::new("hedge", name.clone())]);
+        let gauge = ::metrics::with_recorder(|recorder| recorder.register_gauge(&key, &METADATA));
+        gauge.set(delay.as_secs_f64());
+        Self {
+            name,
+            delay: gauge,
+            outcomes,
+        }
+    }
+
+    /// A hedge was sent.
+    #[inline]
+    pub(crate) fn sent(&self) {
+        self.outcomes[0].increment(1);
+    }
+
+    /// A hedge's answer was returned.
+    #[inline]
+    pub(crate) fn won(&self) {
+        self.outcomes[1].increment(1);
+    }
+
+    /// A hedge was due, and the budget was spent.
+    #[cold]
+    pub(crate) fn budget_exhausted(&self) {
+        self.outcomes[2].increment(1);
+    }
+
+    /// The deadline left no time for a hedge.
+    #[cold]
+    pub(crate) fn deadline(&self) {
+        self.outcomes[3].increment(1);
+    }
+
+    /// The hedge's service failed to get ready.
+    #[cold]
+    pub(crate) fn not_ready(&self) {
+        self.outcomes[4].increment(1);
+    }
+
+    /// The delay was recomputed (a percentile delay's refresh).
+    #[cold]
+    pub(crate) fn delay(&self, delay: std::time::Duration) {
+        self.delay.set(delay.as_secs_f64());
+    }
+}
+
+#[cfg(feature = "hedge")]
+impl std::fmt::Debug for HedgeMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HedgeMetrics")
+            .field("hedge", &&*self.name)
+            .finish_non_exhaustive()
+    }
 }
 
 #[cfg(test)]

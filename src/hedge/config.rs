@@ -1,3 +1,4 @@
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -44,7 +45,18 @@ pub enum HedgeDelay {
 }
 
 impl HedgeDelay {
-    fn validate(&self) -> Result<(), InvalidConfig> {
+    /// The delay before anything was recorded.
+    #[cfg(feature = "metrics")]
+    fn initial(&self) -> Duration {
+        match *self {
+            Self::Fixed(delay)
+            | Self::Percentile {
+                fallback: delay, ..
+            } => delay,
+        }
+    }
+
+    pub(super) fn validate(&self) -> Result<(), InvalidConfig> {
         let positive = |d: Duration, field| {
             if d.is_zero() || d > Duration::from_secs(3600) {
                 Err(InvalidConfig::new(
@@ -179,6 +191,7 @@ pub struct HedgeConfig<C = DefaultClassifier, P = DefaultShouldHedge> {
 /// What every clone of a config shares: the delay, the latencies, the
 /// counters.
 pub(super) struct State {
+    pub(super) name: Arc<str>,
     pub(super) delay: HedgeDelay,
     pub(super) latencies: Option<Latencies>,
     // The percentile delay last computed, in nanoseconds (0: not yet).
@@ -191,6 +204,8 @@ pub(super) struct State {
     pub(super) sent: AtomicU64,
     pub(super) won: AtomicU64,
     pub(super) suppressed: AtomicU64,
+    #[cfg(feature = "metrics")]
+    pub(super) metrics: crate::metrics::HedgeMetrics,
 }
 
 impl State {
@@ -240,6 +255,8 @@ impl State {
                 u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1)
             });
             self.cached.store(nanos, Ordering::Relaxed);
+            #[cfg(feature = "metrics")]
+            self.metrics.delay(self.delay());
         }
     }
 }
@@ -250,6 +267,7 @@ impl HedgeConfig {
     /// [`DefaultClassifier`], [`DefaultShouldHedge`], a 10 s latency window.
     pub fn builder(delay: HedgeDelay) -> HedgeConfigBuilder {
         HedgeConfigBuilder {
+            name: Arc::from("hedge"),
             delay,
             max_hedges: 1,
             budget: None,
@@ -262,6 +280,12 @@ impl HedgeConfig {
 }
 
 impl<C, P> HedgeConfig<C, P> {
+    /// The layer's name, the `hedge` label of its
+    /// [metrics](super#observability).
+    pub fn name(&self) -> &str {
+        &self.state.name
+    }
+
     /// How the delay is chosen.
     pub fn delay(&self) -> HedgeDelay {
         self.state.delay
@@ -310,6 +334,7 @@ impl<C, P> HedgeConfig<C, P> {
 impl<C: fmt::Debug, P: fmt::Debug> fmt::Debug for HedgeConfig<C, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HedgeConfig")
+            .field("name", &self.state.name)
             .field("delay", &self.state.delay)
             .field("max_hedges", &self.max_hedges)
             .field("budget", &self.budget)
@@ -324,6 +349,7 @@ impl<C: fmt::Debug, P: fmt::Debug> fmt::Debug for HedgeConfig<C, P> {
 #[derive(Clone, Debug)]
 #[must_use = "call `build` to get a config"]
 pub struct HedgeConfigBuilder<C = DefaultClassifier, P = DefaultShouldHedge> {
+    name: Arc<str>,
     delay: HedgeDelay,
     max_hedges: u32,
     budget: Option<RetryBudget>,
@@ -334,6 +360,15 @@ pub struct HedgeConfigBuilder<C = DefaultClassifier, P = DefaultShouldHedge> {
 }
 
 impl<C, P> HedgeConfigBuilder<C, P> {
+    /// The layer's name (an upstream, a model), the `hedge` label of its
+    /// [metrics](super#observability); not empty, default `"hedge"`. Each
+    /// name is a label value: give each layer its own, from a fixed set,
+    /// never anything a caller chooses.
+    pub fn name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.name = Arc::from(name.into().as_ref());
+        self
+    }
+
     /// The most hedges one call sends after its first attempt, each a
     /// delay after the one before; from 1 to [`MAX_HEDGES_LIMIT`], default 1.
     pub fn max_hedges(mut self, max_hedges: u32) -> Self {
@@ -382,6 +417,7 @@ impl<C, P> HedgeConfigBuilder<C, P> {
     /// [`DefaultClassifier`].
     pub fn classifier<C2>(self, classifier: C2) -> HedgeConfigBuilder<C2, P> {
         HedgeConfigBuilder {
+            name: self.name,
             delay: self.delay,
             max_hedges: self.max_hedges,
             budget: self.budget,
@@ -395,6 +431,7 @@ impl<C, P> HedgeConfigBuilder<C, P> {
     /// Which requests may be hedged; default [`DefaultShouldHedge`].
     pub fn should_hedge<P2>(self, should_hedge: P2) -> HedgeConfigBuilder<C, P2> {
         HedgeConfigBuilder {
+            name: self.name,
             delay: self.delay,
             max_hedges: self.max_hedges,
             budget: self.budget,
@@ -411,7 +448,7 @@ impl<C, P> HedgeConfigBuilder<C, P> {
     ///
     /// [`InvalidConfig`] naming the setting at fault: `delay` (zero or above
     /// an hour), `delay.p`, `delay.min_samples`, `delay.fallback`,
-    /// `max_hedges` or `latency_window` out of range.
+    /// `max_hedges` or `latency_window` out of range, `name` empty.
     pub fn build(self) -> Result<HedgeConfig<C, P>, InvalidConfig> {
         self.delay.validate()?;
         if !(1..=MAX_HEDGES_LIMIT).contains(&self.max_hedges) {
@@ -428,6 +465,9 @@ impl<C, P> HedgeConfigBuilder<C, P> {
                 "must be between 1s and 1h",
             ));
         }
+        if self.name.is_empty() {
+            return Err(InvalidConfig::new("hedge", "name", "must not be empty"));
+        }
         let latencies = matches!(self.delay, HedgeDelay::Percentile { .. })
             .then(|| Latencies::new(self.latency_window));
         Ok(HedgeConfig {
@@ -437,6 +477,9 @@ impl<C, P> HedgeConfigBuilder<C, P> {
             should_hedge: self.should_hedge,
             max_hedges: self.max_hedges,
             state: Arc::new(State {
+                #[cfg(feature = "metrics")]
+                metrics: crate::metrics::HedgeMetrics::new(&self.name, self.delay.initial()),
+                name: self.name,
                 delay: self.delay,
                 latencies,
                 cached: AtomicU64::new(0),

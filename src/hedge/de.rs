@@ -23,6 +23,7 @@ const LAYER: &str = "hedge";
 ///
 /// | field | accepts | default |
 /// |---|---|---|
+/// | `name` | a string, not empty | `"hedge"` |
 /// | `delay` | a [`HedgeDelay`]: `"150ms"` or `{ percentile = 95, min_samples = 100, fallback = "500ms" }` | required |
 /// | `max_hedges` | 1 to [`MAX_HEDGES_LIMIT`](super::MAX_HEDGES_LIMIT) | `1` |
 /// | `latency_window` | a duration from 1 s to 1 h | `"10s"` |
@@ -44,6 +45,7 @@ const LAYER: &str = "hedge";
 /// use tower_failover::hedge::{HedgeConfig, HedgeDelay};
 ///
 /// let config: HedgeConfig = toml::from_str(r#"
+///     name = "openai"
 ///     delay = { percentile = 95, min_samples = 100, fallback = "500ms" }
 ///     max_hedges = 2
 ///     latency_window = "30s"
@@ -54,6 +56,7 @@ const LAYER: &str = "hedge";
 ///     HedgeDelay::Percentile { p: 95.0, min_samples: 100, fallback: Duration::from_millis(500) },
 /// );
 /// assert_eq!(config.max_hedges(), 2);
+/// assert_eq!(config.name(), "openai");
 ///
 /// let config: HedgeConfig = toml::from_str(r#"delay = "150ms""#)?;
 /// assert_eq!(config.delay(), HedgeDelay::Fixed(Duration::from_millis(150)));
@@ -70,6 +73,7 @@ impl<'de> Deserialize<'de> for HedgeConfig {
         #[derive(serde::Deserialize)]
         #[serde(deny_unknown_fields)]
         struct RawConfig {
+            name: Option<String>,
             delay: HedgeDelay,
             max_hedges: Option<u32>,
             latency_window: Option<HumaneDuration>,
@@ -78,6 +82,9 @@ impl<'de> Deserialize<'de> for HedgeConfig {
 
         let raw = RawConfig::deserialize(deserializer)?;
         let mut builder = HedgeConfig::builder(raw.delay);
+        if let Some(name) = raw.name {
+            builder = builder.name(name);
+        }
         if let Some(max_hedges) = raw.max_hedges {
             builder = builder.max_hedges(max_hedges);
         }
@@ -131,9 +138,9 @@ impl<'de> Deserialize<'de> for HedgeDelay {
     }
 }
 
-/// `HedgeDelay::validate` is the builder's: a builder with this delay and
-/// every other setting at its default fails only on the delay. (It
-/// allocates the config's shared state, once, when the config is read.)
+/// The builder's checks of a delay (`HedgeDelay::validate`), after the
+/// stricter percent check. No config is built for it, so no metrics are
+/// registered under the default name.
 fn validate(delay: HedgeDelay) -> Result<HedgeDelay, InvalidConfig> {
     if let HedgeDelay::Percentile { p, .. } = delay {
         // NaN is in no range: rejected too.
@@ -145,7 +152,7 @@ fn validate(delay: HedgeDelay) -> Result<HedgeDelay, InvalidConfig> {
             ));
         }
     }
-    HedgeConfig::builder(delay).build().map(|_| delay)
+    delay.validate().map(|()| delay)
 }
 
 struct DelayVisitor;

@@ -162,7 +162,7 @@ where
                     _ => Instant::now() + run.delay,
                 };
                 if Deadline::current().is_some_and(|deadline| deadline.instant() <= due) {
-                    run.skip("deadline");
+                    run.skip_deadline();
                     return Poll::Pending;
                 }
                 this.timer.set(Some(tokio::time::sleep_until(due)));
@@ -175,7 +175,7 @@ where
             }
             this.timer.set(None);
             if Deadline::current().is_some_and(|deadline| deadline.is_expired()) {
-                run.skip("deadline");
+                run.skip_deadline();
                 return Poll::Pending;
             }
             // The budget is paid in `send`, once the hedge's service is
@@ -208,6 +208,8 @@ where
             self.sent = attempt;
             self.request = None;
             self.alternate = None;
+            #[cfg(feature = "metrics")]
+            self.shared.config.state().metrics.not_ready();
             tracing::debug!(
                 layer = "hedge",
                 attempt = attempt + 1,
@@ -219,12 +221,14 @@ where
             return Poll::Ready(());
         }
         if Deadline::current().is_some_and(|deadline| deadline.is_expired()) {
-            self.skip("deadline");
+            self.skip_deadline();
             return Poll::Ready(());
         }
         if !self.shared.config.budget().withdraw() {
             let state = self.shared.config.state();
             state.suppressed.fetch_add(1, Ordering::Relaxed);
+            #[cfg(feature = "metrics")]
+            state.metrics.budget_exhausted();
             self.skip("budget_exhausted");
             return Poll::Ready(());
         }
@@ -246,11 +250,10 @@ where
             self.alternate = None;
         }
         self.hedges.push((attempt, Box::pin(future)));
-        self.shared
-            .config
-            .state()
-            .sent
-            .fetch_add(1, Ordering::Relaxed);
+        let state = self.shared.config.state();
+        state.sent.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        state.metrics.sent();
         tracing::debug!(
             layer = "hedge",
             attempt = attempt + 1,
@@ -286,11 +289,10 @@ where
                 }
             }
             if attempt > 0 && acceptable {
-                self.shared
-                    .config
-                    .state()
-                    .won
-                    .fetch_add(1, Ordering::Relaxed);
+                let state = self.shared.config.state();
+                state.won.fetch_add(1, Ordering::Relaxed);
+                #[cfg(feature = "metrics")]
+                state.metrics.won();
                 tracing::debug!(layer = "hedge", attempt = attempt + 1, outcome = "won");
             }
             // A failure kept from a losing attempt goes now, with its
@@ -372,6 +374,13 @@ impl<A: Service<Req>, Req, C, R, P> Run<A, Req, C, R, P> {
         self.alternate = None;
         self.sending = false;
         self.hedges.clear();
+    }
+
+    /// No more hedges: the deadline leaves no time for one.
+    fn skip_deadline(&mut self) {
+        #[cfg(feature = "metrics")]
+        self.shared.config.state().metrics.deadline();
+        self.skip("deadline");
     }
 
     /// No more hedges, for `reason`.

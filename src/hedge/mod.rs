@@ -94,6 +94,22 @@
 //! A [`HedgeHandle`] counts calls, hedges sent, hedges that won and hedges
 //! the budget stopped.
 //!
+//! With the `metrics` feature, each layer also records, labelled `hedge` =
+//! its [name](HedgeConfigBuilder::name) (see [`crate::metrics`]):
+//!
+//! - `tower_failover_hedges_total{outcome}`: `sent`, `won`,
+//!   `budget_exhausted`, `deadline` and `not_ready`, counted where the
+//!   events of the same outcome are emitted (`sent` is the event
+//!   `hedged`). The call-time `not_hedgeable` and `not_replayable` are not
+//!   counted: they say what a request is, not what became of a hedge.
+//! - `tower_failover_hedge_delay_seconds`, a gauge: the delay a call made
+//!   now would wait ([`HedgeHandle::current_delay`]), set when the config
+//!   is built (the fixed delay, or a percentile's fallback) and each time
+//!   a percentile delay is recomputed.
+//!
+//! Both are registered when the config is built: install the recorder
+//! before building it.
+//!
 //! # Cost
 //!
 //! The happy path is cheap: a call answered before the delay allocates
@@ -104,6 +120,12 @@
 //! services usually are (an `Arc` or a handle). A hedge boxes its future.
 //! With a percentile delay, a call also reads the clock twice and records
 //! its latency in a lock-free histogram of atomic counters.
+//!
+//! With the `metrics` feature, a call answered before the delay records
+//! nothing, unless the deadline was already shorter than the delay
+//! (`deadline`); each hedge sent, won or given up increments a counter
+//! registered with the config (no lookup, no allocation), and a
+//! percentile delay's recomputation sets the gauge.
 //!
 //! # Examples
 //!
@@ -328,6 +350,8 @@ where
         let kept = if !shared.config.should_hedge().should_hedge(&request) {
             skip("not_hedgeable")
         } else if Deadline::current().is_some_and(|deadline| deadline.remaining() <= delay) {
+            #[cfg(feature = "metrics")]
+            state.metrics.deadline();
             skip("deadline")
         } else {
             match shared.replay.replay(&request) {

@@ -273,3 +273,25 @@ fn serde_path_to_error_names_the_nested_key() {
     assert_eq!(error.path().to_string(), "hedge.budget.ttl");
     assert_mentions(&error.inner().to_string(), &["unknown duration unit \"x\""]);
 }
+
+#[test]
+fn the_name_is_read_and_must_not_be_empty() {
+    let config: HedgeConfig = same_in_all(
+        "name = \"openai\"\ndelay = \"150ms\"",
+        r#"{"name": "openai", "delay": "150ms"}"#,
+        "name: openai\ndelay: 150ms",
+    );
+    assert_eq!(config.name(), "openai");
+    let expected = HedgeConfig::builder(fixed(150))
+        .name("openai")
+        .build()
+        .unwrap();
+    assert_eq!(debug(&config), debug(&expected));
+    // Without it, the default.
+    assert_eq!(toml::<HedgeConfig>(r#"delay = "150ms""#).name(), "hedge");
+
+    let message = toml_error::<HedgeConfig>("name = \"\"\ndelay = \"150ms\"");
+    assert_mentions(&message, &["invalid hedge setting name: must not be empty"]);
+    let message = json_error::<HedgeConfig>(r#"{"name": 7, "delay": "150ms"}"#);
+    assert_mentions(&message, &["invalid type: integer `7`", "a string"]);
+}

@@ -328,8 +328,22 @@ fn invalid_settings_are_rejected_naming_the_field() {
         "max_hedges"
     );
     assert_eq!(field(fixed(100).latency_window(ms(999))), "latency_window");
+    assert_eq!(field(fixed(100).name("")), "name");
+    assert_eq!(field(fixed(100).name(String::new())), "name");
     assert!(fixed(100).max_hedges(MAX_HEDGES_LIMIT).build().is_ok());
     assert!(percentile(99.9, 1, ms(1)).build().is_ok());
+}
+
+#[test]
+fn the_name_defaults_to_hedge() {
+    assert_eq!(fixed(100).build().unwrap().name(), "hedge");
+    let config = fixed(100)
+        .name(format!("{}-{}", "openai", 4))
+        .build()
+        .unwrap();
+    assert_eq!(config.name(), "openai-4");
+    assert_eq!(config.clone().name(), "openai-4");
+    assert!(format!("{config:?}").contains("name: \"openai-4\""));
 }
 
 #[tokio::test(start_paused = true)]

@@ -16,6 +16,7 @@ use tower_failover::circuit_breaker::{
 };
 use tower_failover::deadline::{AttemptTimeoutLayer, TimeoutBudgetLayer};
 use tower_failover::fallback::{FallbackBuilder, FallbackLayer, Tier};
+use tower_failover::hedge::{HedgeConfig, HedgeDelay, HedgeLayer};
 use tower_failover::metrics::*;
 use tower_failover::retry::{Backoff, Jitter, RetryBudget, RetryLayer, RetryPolicy};
 
@@ -932,4 +933,200 @@ async fn a_budget_below_a_tighter_tier_timeout_counts_the_tier() {
         1
     );
     assert_eq!(recorded.total(DEADLINE_EXCEEDED), 1);
+}
+
+fn ms(ms: u64) -> Duration {
+    Duration::from_millis(ms)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hedge_sent_and_won_is_counted_under_the_layers_name() {
+    let recording = Recording::start();
+    // The first call answers before the delay; the second's first attempt
+    // hangs, and its hedge answers.
+    let upstream = Upstream::new([ok().after(ms(50)), Step::Hang, ok().after(ms(20))]);
+    let config = HedgeConfig::builder(HedgeDelay::Fixed(ms(100)))
+        .name("openai")
+        .build()
+        .unwrap();
+    let service = HedgeLayer::new(config).layer(upstream.clone());
+    let response = service.clone().oneshot(request()).await.unwrap();
+    assert_eq!(response.status(), 200);
+
+    let recorded = recording.snapshot();
+    assert_eq!(
+        recorded.total(HEDGES),
+        0,
+        "a call answered before the delay records nothing"
+    );
+    let outcomes = |recorded: &Recorded| {
+        ["sent", "won", "budget_exhausted", "deadline", "not_ready"]
+            .map(|outcome| recorded.counter(HEDGES, &[("hedge", "openai"), ("outcome", outcome)]))
+    };
+    assert_eq!(outcomes(&recorded), [0; 5]);
+    assert_eq!(
+        recorded.gauge(HEDGE_DELAY, &[("hedge", "openai")]),
+        0.1,
+        "the fixed delay"
+    );
+
+    let response = service.oneshot(request()).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(upstream.call_count(), 3);
+    let recorded = recording.snapshot();
+    assert_eq!(outcomes(&recorded), [1, 1, 0, 0, 0]);
+    assert_eq!(
+        recorded
+            .label_sets(HEDGES)
+            .into_iter()
+            .map(|set| set
+                .into_iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(","))
+            .collect::<Vec<_>>(),
+        [
+            "hedge=openai,outcome=budget_exhausted",
+            "hedge=openai,outcome=deadline",
+            "hedge=openai,outcome=not_ready",
+            "hedge=openai,outcome=sent",
+            "hedge=openai,outcome=won",
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn hedges_given_up_for_the_budget_or_the_deadline_are_counted() {
+    let recording = Recording::start();
+    // Half a hedge per call, no floor: every second call may be hedged.
+    let budget = RetryBudget::new(Duration::from_secs(10), 0, 0.5).unwrap();
+    let upstream = Upstream::new([ok().after(ms(500))]);
+    let config = HedgeConfig::builder(HedgeDelay::Fixed(ms(100)))
+        .budget(budget)
+        .build()
+        .unwrap();
+    let handle = config.handle();
+    let service = HedgeLayer::new(config).layer(upstream.clone());
+    for _ in 0..4 {
+        let response = service.clone().oneshot(request()).await.unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    assert_eq!(handle.suppressed_by_budget(), 2);
+
+    // The deadline is before the delay: no hedge, at the call.
+    let short = ServiceBuilder::new()
+        .layer(TimeoutBudgetLayer::new(ms(80)))
+        .layer(HedgeLayer::new(
+            HedgeConfig::builder(HedgeDelay::Fixed(ms(100)))
+                .name("short")
+                .build()
+                .unwrap(),
+        ))
+        .service(Upstream::new([Step::Hang]));
+    short.oneshot(request()).await.unwrap_err();
+    // The deadline falls between the first hedge and the second: the
+    // second is given up when the timer is armed for it.
+    let between = ServiceBuilder::new()
+        .layer(TimeoutBudgetLayer::new(ms(150)))
+        .layer(HedgeLayer::new(
+            HedgeConfig::builder(HedgeDelay::Fixed(ms(100)))
+                .name("between")
+                .max_hedges(3)
+                .build()
+                .unwrap(),
+        ))
+        .service(Upstream::new([Step::Hang]));
+    between.oneshot(request()).await.unwrap_err();
+
+    let recorded = recording.snapshot();
+    // Unnamed: the default name.
+    let count =
+        |hedge, outcome| recorded.counter(HEDGES, &[("hedge", hedge), ("outcome", outcome)]);
+    assert_eq!(count("hedge", "budget_exhausted"), 2);
+    assert_eq!(count("hedge", "sent"), 2);
+    assert_eq!(
+        count("hedge", "won"),
+        0,
+        "the first attempts answered first"
+    );
+    assert_eq!(count("hedge", "deadline"), 0);
+    assert_eq!(count("short", "deadline"), 1);
+    assert_eq!(count("short", "sent"), 0);
+    assert_eq!(count("between", "sent"), 1);
+    assert_eq!(count("between", "deadline"), 1);
+    assert_eq!(recorded.total(HEDGES), 7);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_delay_gauge_follows_a_percentile_delay() {
+    let recording = Recording::start();
+    let upstream = Upstream::new([ok().after(ms(20))]);
+    let config = HedgeConfig::builder(HedgeDelay::Percentile {
+        p: 90.0,
+        min_samples: 10,
+        fallback: ms(300),
+    })
+    .name("anthropic")
+    .build()
+    .unwrap();
+    let handle = config.handle();
+    let service = HedgeLayer::new(config).layer(upstream);
+    // (A snapshot resets gauges to 0: each is read once.)
+    let gauge = || {
+        recording
+            .snapshot()
+            .gauge(HEDGE_DELAY, &[("hedge", "anthropic")])
+    };
+    assert_eq!(gauge(), 0.3, "the fallback until min_samples");
+    for _ in 0..9 {
+        service.clone().oneshot(request()).await.unwrap();
+    }
+    assert_eq!(gauge(), 0.0, "not set again before min_samples");
+    service.clone().oneshot(request()).await.unwrap();
+    let delay = handle.current_delay();
+    assert!((ms(20)..=ms(25)).contains(&delay), "{delay:?}");
+    assert_eq!(gauge(), delay.as_secs_f64());
+    assert_eq!(recording.snapshot().total(HEDGES), 0);
+}
+
+/// A hedge service that is never ready: its `poll_ready` fails.
+#[derive(Clone, Debug)]
+struct Broken;
+
+impl Service<http::Request<String>> for Broken {
+    type Response = http::Response<TrackedBody>;
+    type Error = tower_failover::BoxError;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Err("hedge service broken".into()))
+    }
+
+    fn call(&mut self, _: http::Request<String>) -> Self::Future {
+        unreachable!("never ready, never called")
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hedge_service_that_fails_to_get_ready_is_counted() {
+    let recording = Recording::start();
+    let primary = Upstream::new([ok().after(ms(300))]);
+    let layer = HedgeLayer::new(
+        HedgeConfig::builder(HedgeDelay::Fixed(ms(100)))
+            .name("backup")
+            .build()
+            .unwrap(),
+    )
+    .alternate(Broken);
+    let response = layer.layer(primary).oneshot(request()).await.unwrap();
+    assert_eq!(response.status(), 200);
+
+    let recorded = recording.snapshot();
+    let count = |outcome| recorded.counter(HEDGES, &[("hedge", "backup"), ("outcome", outcome)]);
+    assert_eq!(count("not_ready"), 1);
+    assert_eq!(count("sent"), 0);
+    assert_eq!(recorded.total(HEDGES), 1);
 }
