@@ -4,7 +4,9 @@
 //! With the feature on, the layers record what they decide: every attempt
 //! and its outcome, every retry and why retries stopped, every fallback and
 //! which tier served, every breaker transition and rejection, every
-//! deadline that ran out, and how long each fallback tier took. Install any
+//! deadline that ran out, how long each fallback tier took, every call a
+//! rate limiter refused or made wait, and every hedge sent, won or given
+//! up. Install any
 //! `metrics` recorder (a Prometheus exporter, StatsD, the debugging recorder
 //! of `metrics-util`…) to collect them; with none installed they cost next
 //! to nothing (see *Cost* below). With the feature off none of this code
@@ -99,7 +101,9 @@
 //! and rejection counter when its [`CircuitBreakerLayer`](crate::circuit_breaker::CircuitBreakerLayer)
 //! is created (a keyed breaker when its key is first seen), a fallback
 //! tier's `served_total` counter and duration histograms (none for the
-//! static response) when its `FallbackLayer` is built. They stay bound to the recorder that was in
+//! static response) when its `FallbackLayer` is built, a hedge layer's
+//! counters and delay gauge when its `HedgeConfig` is built. They stay
+//! bound to the recorder that was in
 //! place then (the global one, or a thread's local one). The others are
 //! looked up at the moment they are recorded. So install the recorder
 //! first, then build the layers.
@@ -125,7 +129,9 @@
 //! cancelled call from a finished one costs a flag store per attempt and
 //! per fallback call, and a branch when the future is dropped. The
 //! deadline's origin (budget or tier) is set once per scope, with the
-//! deadline. Failures, retries, cancellations and transitions are cold
+//! deadline. A hedged call that is answered before its delay records
+//! nothing; a rate limiter records only refusals and waits. Failures,
+//! retries, cancellations and transitions are cold
 //! paths; the ones labelled with names build their key there (one small
 //! allocation).
 //!
