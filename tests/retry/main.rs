@@ -386,3 +386,47 @@ async fn cancelling_at_every_await_point_leaves_nothing_behind() {
     })
     .await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_policys_accessors_return_what_was_built() {
+    // Not the defaults: the accessors must not fall back to them.
+    let backoff = Backoff::constant(Duration::from_millis(250)).with_jitter(Jitter::Equal);
+    let budget = tower_failover::retry::RetryBudget::new(Duration::from_secs(10), 3, 0.5).unwrap();
+    let policy = RetryPolicy::builder()
+        .max_attempts(4)
+        .backoff(backoff)
+        .budget(budget)
+        .build()
+        .unwrap();
+    assert_eq!(*policy.backoff(), backoff);
+    assert_ne!(*policy.backoff(), Backoff::default());
+    // 3 retries a second over 10 s in reserve, the default's being 100.
+    assert_eq!(policy.budget().map(|budget| budget.remaining()), Some(30));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_last_attempt_takes_the_kept_request_instead_of_a_copy() {
+    // Copies are made only when another attempt may follow: with three
+    // attempts in all, two copies, and the third attempt sends the original.
+    let copies = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = copies.clone();
+    let replay = move |request: &http::Request<String>| {
+        counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut copy = http::Request::new(request.body().clone());
+        *copy.uri_mut() = request.uri().clone();
+        Some(copy)
+    };
+    let upstream = Upstream::new([status(503), status(503), status(503)]);
+    let policy = RetryPolicy::builder()
+        .max_attempts(3)
+        .backoff(Backoff::none())
+        .build()
+        .unwrap();
+    let service = RetryLayer::new(policy)
+        .replay(replay)
+        .layer(upstream.clone());
+    let response = service.oneshot(request()).await.unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(upstream.call_count(), 3);
+    assert_eq!(copies.load(std::sync::atomic::Ordering::Relaxed), 2);
+}
