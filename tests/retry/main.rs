@@ -152,6 +152,21 @@ async fn a_hint_above_the_cap_gives_up_at_once() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_hint_equal_to_the_cap_is_still_honoured() {
+    // "Up to the cap" includes the cap (a mutant of `>` into `>=` survived).
+    let upstream = Upstream::new([status(429).header("retry-after", "60"), ok()]);
+    let start = Instant::now();
+    let policy = RetryPolicy::builder()
+        .max_retry_after(Duration::from_secs(60))
+        .no_budget()
+        .build()
+        .unwrap();
+    assert_eq!(send(&upstream, policy).await.unwrap(), 200);
+    assert_eq!(upstream.call_count(), 2);
+    assert_eq!(start.elapsed(), Duration::from_secs(60));
+}
+
+#[tokio::test(start_paused = true)]
 async fn x_should_retry_false_stops_a_retry_of_a_503() {
     let upstream = Upstream::new([status(503).header("x-should-retry", "false"), ok()]);
     assert_eq!(send(&upstream, policy(3)).await.unwrap(), 503);
