@@ -127,6 +127,8 @@ mod builder;
 mod config_error;
 #[cfg(feature = "serde")]
 pub mod de;
+#[cfg(any(feature = "circuit-breaker", feature = "rate-limit"))]
+mod keyed;
 #[cfg(any(feature = "circuit-breaker", feature = "fallback"))]
 mod name;
 #[cfg(any(feature = "retry", feature = "circuit-breaker", feature = "llm"))]

@@ -1,9 +1,10 @@
 use std::borrow::Borrow;
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::fmt;
 use std::hash::Hash;
 use std::num::NonZeroUsize;
-use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 
 use tower_layer::Layer;
@@ -15,6 +16,7 @@ use super::future::ResponseFuture;
 use super::handle::{BreakerHandle, State};
 use super::state::Shared;
 use super::sync::{Arc, Ordering};
+use crate::keyed::{self, Entry, Policy, second_chance};
 use crate::name::Name;
 
 // The registry and its naming hook are not model-checked: plain `std` `Arc`.
@@ -24,52 +26,56 @@ use crate::classify::{Classify, DefaultClassifier};
 type NameFn<K> = StdArc<dyn Fn(&K) -> String + Send + Sync>;
 
 /// The breakers of a keyed layer, created on first use.
+type Registry<K> = keyed::Registry<K, Breakers<K>>;
+
+/// How the keyed layer makes and evicts breakers.
 ///
-/// The settings sit behind their own lock, read only when a breaker is
+/// The naming hook sits behind its own lock, read only when a breaker is
 /// created, so that a layer's setters act on the one registry its handles
 /// and services already share.
-struct Registry<K> {
+struct Breakers<K> {
     config: BreakerConfig,
-    settings: Mutex<Settings<K>>,
-    map: RwLock<HashMap<K, Arc<Shared>>>,
+    name_with: Mutex<Option<NameFn<K>>>,
 }
 
-struct Settings<K> {
-    max: usize,
-    name_with: Option<NameFn<K>>,
-}
-
-impl<K: Hash + Eq + Clone> Registry<K> {
-    /// The breaker for `key`: a read lock in the common case, a write lock
-    /// (and perhaps an eviction) on a key's first use. The lock is never
-    /// held across an await: it is released before the call is made.
+impl Entry for Arc<Shared> {
     #[inline]
-    fn get(&self, key: K) -> Arc<Shared> {
-        {
-            let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
-            if let Some(shared) = map.get(&key) {
-                touch(shared);
-                return shared.clone();
-            }
+    fn touch(&self) {
+        // Read first: in the steady state the flag is set and nobody writes.
+        if !self.referenced.load(Ordering::Relaxed) {
+            self.referenced.store(true, Ordering::Relaxed);
         }
-        self.insert(key)
     }
 
-    #[cold]
-    fn insert(&self, key: K) -> Arc<Shared> {
-        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
-        if let Some(shared) = map.get(&key) {
-            return shared.clone();
+    fn untouch(&self) -> bool {
+        self.referenced.swap(false, Ordering::Relaxed)
+    }
+}
+
+impl<K> Policy<K> for Breakers<K> {
+    type Value = Arc<Shared>;
+    type Refusal = Infallible;
+
+    /// Evicts one breaker (even if the bound was lowered below the count):
+    /// a breaker is never refused.
+    fn make_room(&self, map: &mut HashMap<K, Arc<Shared>>, _max: usize) -> Result<(), Infallible>
+    where
+        K: Hash + Eq + Clone,
+    {
+        if let Some(victim) = victim(map) {
+            map.remove(&victim);
         }
-        let settings = self.settings.lock().unwrap_or_else(PoisonError::into_inner);
-        if map.len() >= settings.max {
-            if let Some(victim) = victim(&map) {
-                map.remove(&victim);
-            }
-        }
+        Ok(())
+    }
+
+    fn make(&self, key: &K, map: &HashMap<K, Arc<Shared>>) -> Arc<Shared> {
         let mut config = self.config.clone();
-        if let Some(name_with) = &settings.name_with {
-            config.set_name(Name::Shared(name_with(&key).into()));
+        let name_with = self
+            .name_with
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(name_with) = &*name_with {
+            config.set_name(Name::Shared(name_with(key).into()));
         }
         // Breakers may share a name (without `name_with` they all do): a
         // new one must not report its closed state over a live one's
@@ -80,18 +86,15 @@ impl<K: Hash + Eq + Clone> Registry<K> {
             .values()
             .any(|other| other.config().name() == config.name());
         #[cfg(not(feature = "metrics"))]
-        let fresh = true;
-        let shared = Arc::new(Shared::named(config, fresh));
-        map.insert(key, shared.clone());
-        shared
+        let fresh = {
+            let _ = map;
+            true
+        };
+        Arc::new(Shared::named(config, fresh))
     }
-}
 
-#[inline]
-fn touch(shared: &Shared) {
-    // Read first: in the steady state the flag is set and nobody writes.
-    if !shared.referenced.load(Ordering::Relaxed) {
-        shared.referenced.store(true, Ordering::Relaxed);
+    fn config(&self) -> &dyn fmt::Debug {
+        &self.config
     }
 }
 
@@ -101,37 +104,9 @@ fn touch(shared: &Shared) {
 /// breakers are kept (forgetting one would forget an outage) unless there
 /// is nothing else to evict.
 fn victim<K: Clone>(map: &HashMap<K, Arc<Shared>>) -> Option<K> {
-    for closed_only in [true, false] {
-        for _sweep in 0..2 {
-            for (key, shared) in map {
-                if closed_only && shared.state() != State::Closed {
-                    continue;
-                }
-                if !shared.referenced.swap(false, Ordering::Relaxed) {
-                    return Some(key.clone());
-                }
-            }
-        }
-    }
-    map.keys().next().cloned()
-}
-
-impl<K> fmt::Debug for Registry<K> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let len = self.map.read().map(|map| map.len()).unwrap_or(0);
-        f.debug_struct("Registry")
-            .field("config", &self.config)
-            .field(
-                "max",
-                &self
-                    .settings
-                    .lock()
-                    .map(|settings| settings.max)
-                    .unwrap_or(0),
-            )
-            .field("len", &len)
-            .finish_non_exhaustive()
-    }
+    second_chance(map, |shared| shared.state() == State::Closed)
+        .or_else(|| second_chance(map, |_| true))
+        .or_else(|| map.keys().next().cloned())
 }
 
 /// Applies a [`KeyedCircuitBreaker`]: one breaker per key extracted from
@@ -195,14 +170,10 @@ impl<K, F> KeyedCircuitBreakerLayer<K, F> {
         F: Fn(&Req) -> K,
     {
         Self {
-            registry: StdArc::new(Registry {
+            registry: StdArc::new(Registry::new(Breakers {
                 config,
-                settings: Mutex::new(Settings {
-                    max: 1_024,
-                    name_with: None,
-                }),
-                map: RwLock::new(HashMap::new()),
-            }),
+                name_with: Mutex::new(None),
+            })),
             key,
             classifier: DefaultClassifier,
         }
@@ -210,9 +181,10 @@ impl<K, F> KeyedCircuitBreakerLayer<K, F> {
 }
 
 impl<K, F, C> KeyedCircuitBreakerLayer<K, F, C> {
-    fn settings(&self) -> MutexGuard<'_, Settings<K>> {
+    fn name_fn(&self) -> MutexGuard<'_, Option<NameFn<K>>> {
         self.registry
-            .settings
+            .policy()
+            .name_with
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
@@ -221,7 +193,7 @@ impl<K, F, C> KeyedCircuitBreakerLayer<K, F, C> {
     /// [above](Self#bounded-with-eviction).
     #[must_use]
     pub fn max_breakers(self, max: NonZeroUsize) -> Self {
-        self.settings().max = max.get();
+        self.registry.set_max(max);
         self
     }
 
@@ -240,7 +212,7 @@ impl<K, F, C> KeyedCircuitBreakerLayer<K, F, C> {
     where
         N: Fn(&K) -> String + Send + Sync + 'static,
     {
-        self.settings().name_with = Some(StdArc::new(name));
+        *self.name_fn() = Some(StdArc::new(name));
         self
     }
 
@@ -367,7 +339,7 @@ where
 
     #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
-        let shared = self.registry.get((self.key)(&req));
+        let Ok(shared) = self.registry.get_or_make((self.key)(&req));
         super::admit(shared, &mut self.inner, req, &self.classifier)
     }
 }
@@ -385,32 +357,17 @@ impl<K: Hash + Eq + Clone> KeyedHandle<K> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let map = self
-            .registry
-            .map
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
-        map.get(key)
-            .map(|shared| BreakerHandle::new(shared.clone()))
+        self.registry.get(key).map(BreakerHandle::new)
     }
 
     /// The keys that have a breaker.
     pub fn keys(&self) -> Vec<K> {
-        let map = self
-            .registry
-            .map
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
-        map.keys().cloned().collect()
+        self.registry.keys()
     }
 
     /// How many breakers there are.
     pub fn len(&self) -> usize {
-        self.registry
-            .map
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+        self.registry.len()
     }
 
     /// Whether there are none.
@@ -425,12 +382,7 @@ impl<K: Hash + Eq + Clone> KeyedHandle<K> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let mut map = self
-            .registry
-            .map
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        map.remove(key).is_some()
+        self.registry.remove(key)
     }
 }
 

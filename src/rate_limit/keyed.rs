@@ -3,8 +3,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -19,81 +19,70 @@ use super::future::ResponseFuture;
 use super::handle::RateLimitHandle;
 use super::limits::{HeaderLimits, ReadLimits};
 use super::shared::Shared;
+use crate::keyed::{self, Entry, Policy, second_chance};
 
 /// The limiters of a keyed layer, created on first use.
-struct Registry<K> {
+type Registry<K> = keyed::Registry<K, Limiters>;
+
+/// How the keyed layer makes limiters, forgets idle ones, and refuses a
+/// new key when none is idle.
+struct Limiters {
     config: RateLimitConfig,
-    max: AtomicUsize,
-    map: RwLock<HashMap<K, Arc<Shared>>>,
 }
 
-impl<K> Registry<K> {
-    fn new(config: RateLimitConfig) -> Self {
-        Self {
-            config,
-            max: AtomicUsize::new(1_024),
-            map: RwLock::new(HashMap::new()),
-        }
-    }
-}
-
-impl<K: Hash + Eq + Clone> Registry<K> {
-    /// The limiter of `key`: a read lock in the common case, a write lock
-    /// (and perhaps an eviction) on a key's first use. Never held across an
-    /// await. A refusal when the registry is full and no limiter may go.
+impl Entry for Arc<Shared> {
     #[inline]
-    fn get(&self, key: K) -> Result<Arc<Shared>, RateLimited> {
-        {
-            let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
-            if let Some(shared) = map.get(&key) {
-                touch(shared);
-                return Ok(shared.clone());
-            }
+    fn touch(&self) {
+        // Read first: in the steady state the flag is set and nobody writes.
+        if !self.referenced.load(Ordering::Relaxed) {
+            self.referenced.store(true, Ordering::Relaxed);
         }
-        self.insert(key)
     }
 
-    #[cold]
-    fn insert(&self, key: K) -> Result<Arc<Shared>, RateLimited> {
-        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
-        if let Some(shared) = map.get(&key) {
-            return Ok(shared.clone());
-        }
-        if map.len() >= self.max.load(Ordering::Relaxed) {
-            let now = Instant::now();
-            // Over the bound (it may have been lowered): forget idle
-            // limiters until there is room, or refuse the new key.
-            while map.len() >= self.max.load(Ordering::Relaxed) {
-                match victim(&map, now) {
-                    Ok(victim) => {
-                        map.remove(&victim);
-                    }
-                    Err(retry_after) => {
-                        #[cfg(feature = "metrics")]
-                        crate::metrics::rate_limit_rejected(&self.config.name, "no_room");
-                        tracing::debug!(
-                            layer = "rate_limit",
-                            name = self.config.name(),
-                            outcome = "no_room",
-                            retry_after_ms = retry_after.as_millis() as u64,
-                            "no idle limiter to forget for a new key"
-                        );
-                        return Err(RateLimited::no_room(self.config.name.clone(), retry_after));
-                    }
+    fn untouch(&self) -> bool {
+        self.referenced.swap(false, Ordering::Relaxed)
+    }
+}
+
+impl<K> Policy<K> for Limiters {
+    type Value = Arc<Shared>;
+    type Refusal = RateLimited;
+
+    /// Over the bound (it may have been lowered): forgets idle limiters
+    /// until there is room, or refuses the new key.
+    fn make_room(&self, map: &mut HashMap<K, Arc<Shared>>, max: usize) -> Result<(), RateLimited>
+    where
+        K: Hash + Eq + Clone,
+    {
+        let now = Instant::now();
+        while map.len() >= max {
+            match victim(map, now) {
+                Ok(victim) => {
+                    map.remove(&victim);
+                }
+                Err(retry_after) => {
+                    #[cfg(feature = "metrics")]
+                    crate::metrics::rate_limit_rejected(&self.config.name, "no_room");
+                    tracing::debug!(
+                        layer = "rate_limit",
+                        name = self.config.name(),
+                        outcome = "no_room",
+                        retry_after_ms = retry_after.as_millis() as u64,
+                        "no idle limiter to forget for a new key"
+                    );
+                    return Err(RateLimited::no_room(self.config.name.clone(), retry_after));
                 }
             }
         }
-        let shared = Arc::new(Shared::new(self.config.clone()));
-        map.insert(key, shared.clone());
-        Ok(shared)
+        Ok(())
     }
-}
 
-#[inline]
-fn touch(shared: &Shared) {
-    // Read first: in the steady state the flag is set and nobody writes.
-    if !shared.referenced.load(Ordering::Relaxed) {
-        shared.referenced.store(true, Ordering::Relaxed);
+    fn make(&self, _key: &K, _map: &HashMap<K, Arc<Shared>>) -> Arc<Shared> {
+        Arc::new(Shared::new(self.config.clone()))
+    }
+
+    fn config(&self) -> &dyn fmt::Debug {
+        &self.config
     }
 }
 
@@ -108,30 +97,14 @@ fn touch(shared: &Shared) {
 /// millisecond).
 fn victim<K: Clone>(map: &HashMap<K, Arc<Shared>>, now: Instant) -> Result<K, Duration> {
     let idle = |shared: &Arc<Shared>| Arc::strong_count(shared) == 1 && shared.is_idle(now);
-    for _sweep in 0..2 {
-        for (key, shared) in map {
-            if idle(shared) && !shared.referenced.swap(false, Ordering::Relaxed) {
-                return Ok(key.clone());
-            }
-        }
-    }
-    let soonest = map
-        .values()
-        .map(|shared| shared.idle_in(now))
-        .min()
-        .unwrap_or_default();
-    Err(soonest.max(Duration::from_millis(1)))
-}
-
-impl<K> fmt::Debug for Registry<K> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let len = self.map.read().map(|map| map.len()).unwrap_or(0);
-        f.debug_struct("Registry")
-            .field("config", &self.config)
-            .field("max", &self.max.load(Ordering::Relaxed))
-            .field("len", &len)
-            .finish()
-    }
+    second_chance(map, idle).ok_or_else(|| {
+        let soonest = map
+            .values()
+            .map(|shared| shared.idle_in(now))
+            .min()
+            .unwrap_or_default();
+        soonest.max(Duration::from_millis(1))
+    })
 }
 
 /// Applies a [`KeyedRateLimit`]: one limiter per key extracted from the
@@ -209,7 +182,7 @@ impl<K, F> KeyedRateLimitLayer<K, F> {
         F: Fn(&Req) -> K,
     {
         Self {
-            registry: Arc::new(Registry::new(config)),
+            registry: Arc::new(Registry::new(Limiters { config })),
             key,
             limits: HeaderLimits,
             cost: NoCost,
@@ -224,7 +197,7 @@ impl<K, F, A, C> KeyedRateLimitLayer<K, F, A, C> {
     /// a lowered bound applies at the next new key.
     #[must_use]
     pub fn max_limiters(self, max: NonZeroUsize) -> Self {
-        self.registry.max.store(max.get(), Ordering::Relaxed);
+        self.registry.set_max(max);
         self
     }
 
@@ -367,7 +340,7 @@ where
 
     #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
-        let shared = match self.registry.get((self.key)(&req)) {
+        let shared = match self.registry.get_or_make((self.key)(&req)) {
             Ok(shared) => shared,
             Err(limited) => return ResponseFuture::limited(limited),
         };
@@ -388,32 +361,17 @@ impl<K: Hash + Eq + Clone> KeyedRateLimitHandle<K> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let map = self
-            .registry
-            .map
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
-        map.get(key)
-            .map(|shared| RateLimitHandle::new(shared.clone()))
+        self.registry.get(key).map(RateLimitHandle::new)
     }
 
     /// The keys that have a limiter.
     pub fn keys(&self) -> Vec<K> {
-        let map = self
-            .registry
-            .map
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
-        map.keys().cloned().collect()
+        self.registry.keys()
     }
 
     /// How many limiters there are.
     pub fn len(&self) -> usize {
-        self.registry
-            .map
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+        self.registry.len()
     }
 
     /// Whether there are none.
