@@ -124,3 +124,26 @@ async fn max_limiters_changes_the_bound_in_place() {
     early.clone().oneshot("b").await.unwrap();
     assert_eq!(handle.keys(), ["b"]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_lowered_bound_forgets_idle_limiters_until_it_holds() {
+    let layer = layer(16);
+    let handle = layer.handle();
+    let service = layer.layer(service_fn(|_: &'static str| async {
+        Ok::<_, std::io::Error>(())
+    }));
+    for key in ["a", "b", "c", "d"] {
+        service.clone().oneshot(key).await.unwrap();
+    }
+    assert_eq!(handle.len(), 4);
+    // Every limiter idle once its turn has come back: lowering the bound
+    // to 2 and adding a key leaves 2, not 4 (one forgotten per new key).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let layer = layer.max_limiters(NonZeroUsize::new(2).unwrap());
+    let service = layer.layer(service_fn(|_: &'static str| async {
+        Ok::<_, std::io::Error>(())
+    }));
+    service.clone().oneshot("e").await.unwrap();
+    assert_eq!(handle.len(), 2);
+    assert!(handle.get("e").is_some());
+}
