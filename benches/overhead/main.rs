@@ -14,6 +14,7 @@ mod hedge;
 mod llm;
 #[cfg(feature = "metrics")]
 mod metrics;
+mod peers;
 mod rate_limit;
 
 use stacks::*;
@@ -125,6 +126,7 @@ fn all(c: &mut Criterion) {
     #[cfg(feature = "metrics")]
     metrics::benches(c);
     rate_limit::benches(c);
+    peers::benches(c);
 }
 
 criterion_group!(benches, all);

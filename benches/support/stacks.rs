@@ -11,7 +11,7 @@ use tower_failover::BoxError;
 use tower_failover::circuit_breaker::{
     BreakerConfig, BreakerError, CircuitBreaker, OpenBackoff, Window,
 };
-use tower_failover::classify::{FailureKind, Outcome};
+use tower_failover::classify::{AsDynError, FailureKind, Outcome, classify_error};
 use tower_failover::deadline::{AttemptTimeoutLayer, TimeoutBudgetLayer};
 use tower_failover::fallback::{FallbackLayer, LeastLatency, Route, Tier, Weighted};
 use tower_failover::retry::{Backoff, RetryLayer, RetryPolicy};
@@ -28,18 +28,24 @@ pub fn upstream(
     service_fn(move |request: Request| ready(Ok(if fail { u64::MAX } else { request + 1 })))
 }
 
-/// `u64::MAX` stands for a 503.
-pub fn classify<E>(result: &Result<u64, E>) -> Outcome {
+/// `u64::MAX` stands for a 503; an error is classified as the library's
+/// default classifiers do (so an open breaker's rejection is `CircuitOpen`
+/// and a fallback moves on to the next tier).
+pub fn classify<E: AsDynError>(result: &Result<u64, E>) -> Outcome {
     match result {
         Ok(u64::MAX) => Outcome::failure(FailureKind::Transient),
-        _ => Outcome::Success,
+        Ok(_) => Outcome::Success,
+        Err(error) => match error.as_dyn_error() {
+            Some(error) => Outcome::Failure(classify_error(error)),
+            None => Outcome::failure(FailureKind::Transient),
+        },
     }
 }
 
 /// A classifier as a plain function pointer.
 pub type Classifier<E> = fn(&Result<u64, E>) -> Outcome;
 
-pub fn retry_policy<E>(backoff: Backoff) -> RetryPolicy<Classifier<E>> {
+pub fn retry_policy<E: AsDynError>(backoff: Backoff) -> RetryPolicy<Classifier<E>> {
     RetryPolicy::builder()
         .backoff(backoff)
         .classifier(classify::<E> as Classifier<E>)
@@ -256,4 +262,183 @@ pub fn call<S: Service<Request>>(service: &mut S, request: Request) -> Option<S:
         Poll::Ready(Ok(response)) => Some(response),
         _ => None,
     }
+}
+
+// The peers' equivalents, around the same upstream (issue 7). Their
+// classifiers read `u64::MAX` as a failure, like [`classify`].
+
+/// `u64::MAX` stands for a 503: the peers' response predicate.
+pub fn is_failure(response: &u64) -> bool {
+    *response == u64::MAX
+}
+
+/// Polls `future` once with a no-op waker: `None` if it is pending.
+pub fn poll_once<F: Future>(future: F) -> Option<F::Output> {
+    let mut cx = Context::from_waker(Waker::noop());
+    match std::pin::pin!(future).poll(&mut cx) {
+        Poll::Ready(output) => Some(output),
+        Poll::Pending => None,
+    }
+}
+
+/// Our retry without a budget (as `retry_fires/retry`): with `fail`, it
+/// makes all three attempts.
+pub fn retry_no_budget(fail: bool) -> impl Service<Request, Response = u64> + Clone {
+    let policy = RetryPolicy::builder()
+        .backoff(Backoff::none())
+        .no_budget()
+        .classifier(classify::<Infallible> as Classifier<Infallible>)
+        .build()
+        .unwrap();
+    RetryLayer::new(policy).layer(upstream(fail))
+}
+
+/// tower-resilience's retry: 3 attempts, zero backoff, retrying a failed
+/// response, no budget (its default).
+pub fn resilience_retry(fail: bool) -> impl Service<Request, Response = u64> + Clone {
+    tower_resilience::retry::RetryLayer::<Request, u64, Infallible>::builder()
+        .max_attempts(3)
+        .fixed_backoff(Duration::ZERO)
+        .retry_on_response(is_failure)
+        .build()
+        .layer(upstream(fail))
+}
+
+/// tower-resilience's time limiter, 30 s.
+pub fn resilience_time_limiter() -> impl Service<Request, Response = u64> + Clone {
+    tower_resilience::timelimiter::TimeLimiterLayer::builder()
+        .timeout_duration(Duration::from_secs(30))
+        .build()
+        .layer(upstream(false))
+}
+
+/// tower-resilience's fallback to a backup service, on a failed response.
+pub fn resilience_fallback(fail: bool) -> impl Service<Request, Response = u64> + Clone {
+    tower_resilience::fallback::FallbackLayer::<Request, u64, Infallible>::tower_service(upstream(
+        false,
+    ))
+    .handle_response(is_failure)
+    .layer(upstream(fail))
+}
+
+/// tower-resilience's circuit breaker (count window of 100, half failing
+/// opens it), closed or forced open.
+pub fn resilience_breaker(open: bool) -> impl Service<Request, Response = u64> + Clone {
+    let layer = tower_resilience::circuitbreaker::CircuitBreakerLayer::builder()
+        .failure_rate_threshold(0.5)
+        .sliding_window_size(100)
+        .classify_response(is_failure)
+        .build()
+        .unwrap();
+    let mut breaker = layer.layer(upstream(false));
+    if open {
+        poll_once(breaker.force_open()).expect("an uncontended lock");
+        assert!(call(&mut breaker, 0).is_none(), "the breaker must be open");
+    }
+    breaker
+}
+
+/// The error of one tier of tower-resilience's stack.
+type ResilienceError = tower_resilience::circuitbreaker::CircuitBreakerError<
+    tower_resilience::timelimiter::TimeLimiterError<Infallible>,
+>;
+
+/// One tier of tower-resilience's stack: retry → breaker → time limiter
+/// (10 s) → upstream. An open breaker's rejection is not retried.
+fn resilience_tier(
+    fail: bool,
+) -> impl Service<Request, Response = u64, Error = ResilienceError, Future: Send + 'static>
++ Clone
++ Send
++ 'static {
+    use tower_resilience::circuitbreaker::CircuitBreakerLayer;
+    use tower_resilience::timelimiter::{TimeLimiterError, TimeLimiterLayer};
+    type Error = ResilienceError;
+    let limiter = TimeLimiterLayer::builder()
+        .timeout_duration(Duration::from_secs(10))
+        .build();
+    let breaker = CircuitBreakerLayer::builder()
+        .failure_classifier(|result: &Result<u64, TimeLimiterError<Infallible>>| {
+            !matches!(result, Ok(response) if !is_failure(response))
+        })
+        .build()
+        .unwrap();
+    let retry = tower_resilience::retry::RetryLayer::<Request, u64, Error>::builder()
+        .max_attempts(3)
+        .fixed_backoff(Duration::ZERO)
+        .retry_on(|error: &Error| !error.is_circuit_open())
+        .retry_on_response(is_failure)
+        .build();
+    retry.layer(breaker.layer(limiter.layer(upstream(fail))))
+}
+
+/// tower-resilience's equivalent of [`full_stack`]: time limiter (30 s) →
+/// fallback (to a second tier) → per tier retry → breaker → time limiter.
+pub fn resilience_full_stack(fail: bool) -> impl Service<Request, Response = u64> + Clone {
+    let fallback =
+        tower_resilience::fallback::FallbackLayer::<Request, u64, ResilienceError>::tower_service(
+            resilience_tier(false),
+        )
+        .handle_response(is_failure);
+    tower_resilience::timelimiter::TimeLimiterLayer::builder()
+        .timeout_duration(Duration::from_secs(30))
+        .build()
+        .layer(fallback.layer(resilience_tier(fail)))
+}
+
+/// failsafe's breaker as a `Service`: its `futures::CircuitBreaker::call`
+/// around the inner service's future (failsafe has no tower layer).
+#[derive(Clone, Debug)]
+pub struct Failsafe<S, B> {
+    inner: S,
+    breaker: B,
+}
+
+impl<S, B> Service<Request> for Failsafe<S, B>
+where
+    S: Service<Request>,
+    B: failsafe::futures::CircuitBreaker,
+{
+    type Response = S::Response;
+    type Error = failsafe::Error<S::Error>;
+    type Future = failsafe::futures::ResponseFuture<
+        S::Future,
+        B::FailurePolicy,
+        B::Instrument,
+        failsafe::Any,
+    >;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(failsafe::Error::Inner)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        self.breaker.call(self.inner.call(request))
+    }
+}
+
+/// failsafe's breaker with its default policy, closed.
+pub fn failsafe_closed() -> impl Service<Request, Response = u64> + Clone {
+    Failsafe {
+        inner: upstream(false),
+        breaker: failsafe::Config::new().build(),
+    }
+}
+
+/// failsafe's breaker opened by one failure for an hour.
+pub fn failsafe_open() -> impl Service<Request, Response = u64> + Clone {
+    use failsafe::futures::CircuitBreaker as _;
+    let breaker = failsafe::Config::new()
+        .failure_policy(failsafe::failure_policy::consecutive_failures(
+            1,
+            failsafe::backoff::constant(Duration::from_secs(3_600)),
+        ))
+        .build();
+    let _ = poll_once(breaker.call(ready(Err::<(), ()>(()))));
+    let mut service = Failsafe {
+        inner: upstream(false),
+        breaker,
+    };
+    assert!(call(&mut service, 0).is_none(), "the breaker must be open");
+    service
 }
