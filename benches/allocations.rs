@@ -20,10 +20,12 @@ use tower_failover::llm::sse::SseGuardLayer;
 struct Counting;
 
 static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+static BYTES: AtomicUsize = AtomicUsize::new(0);
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        BYTES.fetch_add(layout.size(), Ordering::Relaxed);
         unsafe { System.alloc(layout) }
     }
 
@@ -184,6 +186,7 @@ fn main() {
     }
 
     hedge();
+    peers(&runtime);
 }
 
 /// tower's hedge policy: every request may be hedged, copied as it is.
@@ -262,5 +265,178 @@ fn hedge() {
     ];
     for (name, allocations, bytes) in rows {
         println!("| {name} | {allocations:.2} | {bytes} |");
+    }
+}
+
+/// Allocations and bytes allocated per call of `service`, each call driven
+/// by `drive` (after a warm-up), and the size of its response future.
+fn measure<S: tower::Service<Request>>(
+    mut service: S,
+    mut drive: impl FnMut(&mut S, Request) -> bool,
+) -> (f64, f64, usize) {
+    for i in 0..100 {
+        assert!(drive(&mut service, i), "the call completes");
+    }
+    let (allocations, bytes) = (
+        ALLOCATIONS.load(Ordering::Relaxed),
+        BYTES.load(Ordering::Relaxed),
+    );
+    for i in 0..CALLS as u64 {
+        std::hint::black_box(drive(&mut service, i));
+    }
+    (
+        (ALLOCATIONS.load(Ordering::Relaxed) - allocations) as f64 / CALLS as f64,
+        (BYTES.load(Ordering::Relaxed) - bytes) as f64 / CALLS as f64,
+        std::mem::size_of::<S::Future>(),
+    )
+}
+
+/// Each layer next to its peers' equivalents (issue 7), happy and failure
+/// paths. Most calls complete within one poll; a tower-resilience retry
+/// that fires waits for a timer tick even with zero backoff, so the retry
+/// and stack failure rows are driven by the runtime (`block_on`), with the
+/// bare upstream driven the same way as their floor.
+fn peers(runtime: &tokio::runtime::Runtime) {
+    use tower::ServiceExt as _;
+
+    fn polled<S: tower::Service<Request>>(service: S) -> (f64, f64, usize) {
+        measure(service, |service, request| {
+            std::hint::black_box(stacks::call(service, request)).is_some()
+        })
+    }
+    fn rejected<S: tower::Service<Request>>(service: S) -> (f64, f64, usize) {
+        measure(service, |service, request| {
+            std::hint::black_box(stacks::call(service, request)).is_none()
+        })
+    }
+    fn driven<S: tower::Service<Request>>(
+        runtime: &tokio::runtime::Runtime,
+        service: S,
+    ) -> (f64, f64, usize) {
+        measure(service, |service, request| {
+            runtime
+                .block_on(async {
+                    let ready = service.ready().await.ok()?;
+                    std::hint::black_box(ready.call(request).await.ok())
+                })
+                .is_some()
+        })
+    }
+
+    println!();
+    println!(
+        "| layer | service | allocations per call | bytes allocated per call | response future, bytes |"
+    );
+    println!("|---|---|---|---|---|");
+    let rows = [
+        (
+            "retry, not firing",
+            "tower-failover `Retry`",
+            polled(retry(false)),
+        ),
+        ("", "tower `Retry`", polled(tower_retry(false))),
+        (
+            "",
+            "tower-resilience `Retry`",
+            polled(resilience_retry(false)),
+        ),
+        (
+            "timeout",
+            "tower-failover `AttemptTimeout`",
+            polled(attempt_timeout()),
+        ),
+        (
+            "",
+            "tower-failover `TimeoutBudget`",
+            polled(timeout_budget()),
+        ),
+        ("", "tower `Timeout`", polled(tower_timeout())),
+        (
+            "",
+            "tower-resilience `TimeLimiter`",
+            polled(resilience_time_limiter()),
+        ),
+        (
+            "breaker, closed",
+            "tower-failover `CircuitBreaker`",
+            polled(breaker_closed()),
+        ),
+        (
+            "",
+            "tower-resilience `CircuitBreaker`",
+            polled(resilience_breaker(false)),
+        ),
+        ("", "failsafe `StateMachine`", polled(failsafe_closed())),
+        (
+            "breaker, rejection",
+            "tower-failover, forced open",
+            rejected(breaker_open(true)),
+        ),
+        (
+            "",
+            "tower-failover, timed open",
+            rejected(breaker_open(false)),
+        ),
+        (
+            "",
+            "tower-resilience, forced open",
+            rejected(resilience_breaker(true)),
+        ),
+        ("", "failsafe, timed open", rejected(failsafe_open())),
+        (
+            "fallback, primary serving",
+            "tower-failover `Fallback`",
+            polled(fallback(false)),
+        ),
+        (
+            "",
+            "tower-resilience `ServiceFallback`",
+            polled(resilience_fallback(false)),
+        ),
+        (
+            "fallback, firing",
+            "tower-failover `Fallback`",
+            polled(fallback(true)),
+        ),
+        (
+            "",
+            "tower-resilience `ServiceFallback`",
+            polled(resilience_fallback(true)),
+        ),
+        (
+            "full stack, happy path",
+            "tower-failover",
+            polled(full_stack(false)),
+        ),
+        ("", "tower-resilience", polled(resilience_full_stack(false))),
+        (
+            "(driven by `block_on`) floor",
+            "bare upstream",
+            driven(runtime, upstream(false)),
+        ),
+        (
+            "retry, firing twice (zero backoff)",
+            "tower-failover `Retry` (no budget)",
+            driven(runtime, retry_no_budget(true)),
+        ),
+        ("", "tower `Retry`", driven(runtime, tower_retry(true))),
+        (
+            "",
+            "tower-resilience `Retry`",
+            driven(runtime, resilience_retry(true)),
+        ),
+        (
+            "full stack, primary down, tier 2 serving",
+            "tower-failover",
+            driven(runtime, full_stack(true)),
+        ),
+        (
+            "",
+            "tower-resilience",
+            driven(runtime, resilience_full_stack(true)),
+        ),
+    ];
+    for (layer, service, (allocations, bytes, future)) in rows {
+        println!("| {layer} | {service} | {allocations:.2} | {bytes:.0} | {future} |");
     }
 }
