@@ -25,31 +25,48 @@ pub(crate) fn benches(c: &mut Criterion) {
     let _guard = runtime.enter();
     let mut group = c.benchmark_group("peers");
 
-    // Every case must complete within one poll, or the bench would time
-    // an unfinished call: check each once before measuring it.
+    // Every case must complete within one poll with the expected answer
+    // (`None`: rejected), or the bench would time an unfinished or a
+    // different call: check each once before measuring it.
     macro_rules! bench {
-        ($name:literal, $service:expr, $completes:expr) => {{
+        ($name:literal, $service:expr, $expected:expr) => {{
             let mut service = $service;
             assert_eq!(
-                call(&mut service, 1).is_some(),
-                $completes,
-                concat!($name, ": completes in one poll")
+                call(&mut service, 1),
+                $expected,
+                concat!($name, ": the answer within one poll")
             );
             group.bench_function($name, |b| b.iter(|| call(&mut service, black_box(1))));
         }};
     }
     // Happy path.
-    bench!("resilience_retry", resilience_retry(false), true);
-    bench!("resilience_time_limiter", resilience_time_limiter(), true);
-    bench!("resilience_breaker_closed", resilience_breaker(false), true);
-    bench!("failsafe_closed", failsafe_closed(), true);
-    bench!("resilience_fallback", resilience_fallback(false), true);
-    bench!("resilience_full_stack", resilience_full_stack(false), true);
+    bench!("resilience_retry", resilience_retry(false), Some(2));
+    bench!(
+        "resilience_time_limiter",
+        resilience_time_limiter(),
+        Some(2)
+    );
+    bench!(
+        "resilience_breaker_closed",
+        resilience_breaker(false),
+        Some(2)
+    );
+    bench!("failsafe_closed", failsafe_closed(), Some(2));
+    bench!("resilience_fallback", resilience_fallback(false), Some(2));
+    bench!(
+        "resilience_full_stack",
+        resilience_full_stack(false),
+        Some(2)
+    );
     // Failure path: rejections (an `Err`), a retry firing twice with zero
     // backoff, the fallback serving, the primary down in the stack.
-    bench!("resilience_breaker_open", resilience_breaker(true), false);
-    bench!("failsafe_open", failsafe_open(), false);
-    bench!("resilience_fallback_fires", resilience_fallback(true), true);
+    bench!("resilience_breaker_open", resilience_breaker(true), None);
+    bench!("failsafe_open", failsafe_open(), None);
+    bench!(
+        "resilience_fallback_fires",
+        resilience_fallback(true),
+        Some(2)
+    );
     // tower-resilience's retry awaits `tokio::time::sleep` even for a zero
     // backoff, which is pending until the timer's next 1 ms tick: a retry
     // that fires cannot complete within one poll. It is measured below.
