@@ -798,3 +798,21 @@ impl Shared {
 fn rate(part: u32, whole: u32) -> f64 {
     f64::from(part) / f64::from(whole.max(1))
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generations_compare_as_16_bit_serial_numbers() {
+        assert!(is_after(1, 0));
+        assert!(!is_after(0, 1));
+        assert!(!is_after(7, 7));
+        // Across the wrap, 0 comes after 0xffff.
+        assert!(is_after(0, GEN_MASK));
+        assert!(!is_after(GEN_MASK, 0));
+        // Half the range ahead is the limit.
+        assert!(is_after(0x7fff, 0));
+        assert!(!is_after(0x8000, 0));
+    }
+}

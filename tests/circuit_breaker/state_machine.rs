@@ -341,6 +341,39 @@ async fn half_open_admits_exactly_n_probes_and_decides_when_all_are_in() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn slow_probes_reopen_and_fast_ones_close() {
+    // The slow-call threshold also judges the half-open probes: two slow
+    // successes of three reopen the breaker (found by cargo-mutants: the
+    // probes' slow count had no test).
+    let (config, log) = logged(base().slow_calls(secs(2), 0.5).half_open_permits(3));
+    let upstream = Upstream::new();
+    upstream.then_n(4, status(500));
+    upstream.then([slow(200, secs(3)), slow(200, secs(3)), ok()]);
+    let mut service = CircuitBreaker::new(upstream.clone(), config);
+    for _ in 0..4 {
+        call(&mut service).await.unwrap();
+    }
+    advance(secs(10)).await;
+    let probes: Vec<_> = (0..3).map(|_| tokio::spawn(service.call(()))).collect();
+    for probe in probes {
+        assert_eq!(probe.await.unwrap().unwrap().status(), 200);
+    }
+    assert_eq!(service.handle().state(), State::Open);
+    assert_eq!(
+        log.lock().unwrap().last().unwrap(),
+        &(State::HalfOpen, State::Open, TransitionReason::ProbesFailed)
+    );
+    // Next time the probes are quick (one slow of three): closed.
+    advance(secs(10)).await;
+    upstream.then([ok(), slow(200, secs(3)), ok()]);
+    let probes: Vec<_> = (0..3).map(|_| tokio::spawn(service.call(()))).collect();
+    for probe in probes {
+        assert_eq!(probe.await.unwrap().unwrap().status(), 200);
+    }
+    assert_eq!(service.handle().state(), State::Closed);
+}
+
+#[tokio::test(start_paused = true)]
 async fn failed_probes_reopen_for_longer_and_closing_resets_the_backoff() {
     let backoff = OpenBackoff::exponential(secs(10), secs(25)).jitter(0.0);
     let (config, log) = logged(base().open_backoff(backoff));
