@@ -794,3 +794,68 @@ async fn the_largest_durations_a_config_can_hold_do_not_overflow() {
         let _ = call(&mut service).await;
     }
 }
+
+// The time-based window's counts (found by cargo-mutants: its slow count and
+// its reset had no test).
+
+#[tokio::test(start_paused = true)]
+async fn a_time_window_counts_calls_failures_and_slow_calls_per_bucket() {
+    let config = base()
+        .window(Window::time(secs(10), 10))
+        .minimum_calls(100)
+        .slow_calls(secs(2), 0.9)
+        .build()
+        .unwrap();
+    let upstream = Upstream::new();
+    upstream.then([
+        status(500),
+        slow(200, secs(3)),
+        ok(),
+        status(503),
+        slow(500, secs(4)),
+    ]);
+    let mut service = CircuitBreaker::new(upstream.clone(), config);
+    for _ in 0..5 {
+        call(&mut service).await.unwrap();
+    }
+    let metrics = service.handle().metrics();
+    assert_eq!(
+        (
+            metrics.state,
+            metrics.calls,
+            metrics.failures,
+            metrics.slow_calls
+        ),
+        (State::Closed, 5, 3, 2)
+    );
+    // Ten seconds later every bucket has left the window.
+    advance(secs(11)).await;
+    let metrics = service.handle().metrics();
+    assert_eq!(
+        (metrics.calls, metrics.failures, metrics.slow_calls),
+        (0, 0, 0)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn reset_empties_a_time_window() {
+    let config = base()
+        .window(Window::time(secs(10), 10))
+        .minimum_calls(100)
+        .build()
+        .unwrap();
+    let upstream = Upstream::new();
+    upstream.then_n(3, status(500));
+    let mut service = CircuitBreaker::new(upstream.clone(), config);
+    for _ in 0..3 {
+        call(&mut service).await.unwrap();
+    }
+    assert_eq!(service.handle().metrics().failures, 3);
+    service.handle().reset();
+    let metrics = service.handle().metrics();
+    assert_eq!((metrics.calls, metrics.failures), (0, 0));
+    // The window records again after the reset.
+    upstream.then([status(500)]);
+    call(&mut service).await.unwrap();
+    assert_eq!(service.handle().metrics().failures, 1);
+}
