@@ -859,3 +859,31 @@ async fn reset_empties_a_time_window() {
     call(&mut service).await.unwrap();
     assert_eq!(service.handle().metrics().failures, 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_transition_to_open_carries_its_open_period_and_no_other_does() {
+    // Found by cargo-mutants: the hook's `retry_after` had no test.
+    let seen: Arc<Mutex<Vec<(State, Option<Duration>)>>> = Arc::default();
+    let sink = seen.clone();
+    let config = base()
+        .on_transition(move |t: &Transition| sink.lock().unwrap().push((t.to(), t.retry_after())))
+        .build()
+        .unwrap();
+    let upstream = Upstream::new();
+    upstream.then_n(4, status(500));
+    upstream.then([ok()]);
+    let mut service = CircuitBreaker::new(upstream.clone(), config);
+    for _ in 0..4 {
+        call(&mut service).await.unwrap();
+    }
+    advance(secs(10)).await;
+    call(&mut service).await.unwrap(); // the probe closes it
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            (State::Open, Some(secs(10))),
+            (State::HalfOpen, None),
+            (State::Closed, None)
+        ]
+    );
+}
