@@ -863,7 +863,8 @@ async fn reset_empties_a_time_window() {
 #[tokio::test(start_paused = true)]
 async fn a_transition_to_open_carries_its_open_period_and_no_other_does() {
     // Found by cargo-mutants: the hook's `retry_after` had no test.
-    let seen: Arc<Mutex<Vec<(State, Option<Duration>)>>> = Arc::default();
+    type Seen = Arc<Mutex<Vec<(State, Option<Duration>)>>>;
+    let seen: Seen = Arc::default();
     let sink = seen.clone();
     let config = base()
         .on_transition(move |t: &Transition| sink.lock().unwrap().push((t.to(), t.retry_after())))
