@@ -12,6 +12,7 @@ use std::convert::Infallible;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use crate::stacks::time_calls;
 use criterion::Criterion;
 use failsafe::futures::CircuitBreaker as _;
 use http::Response;
@@ -43,24 +44,6 @@ fn ours()
         .build()
         .expect("a valid config");
     CircuitBreaker::new(upstream(), config)
-}
-
-/// Times `iters` sequential calls of `service`.
-fn time_calls<S>(runtime: &tokio::runtime::Runtime, service: &mut S, iters: u64) -> Duration
-where
-    S: Service<u64>,
-{
-    runtime.block_on(async {
-        let start = Instant::now();
-        for i in 0..iters {
-            let ready = match service.ready().await {
-                Ok(ready) => ready,
-                Err(_) => unreachable!("the bench services are always ready"),
-            };
-            let _ = black_box(ready.call(black_box(i)).await);
-        }
-        start.elapsed()
-    })
 }
 
 pub(crate) fn benches(c: &mut Criterion) {

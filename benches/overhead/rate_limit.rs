@@ -9,11 +9,12 @@
 
 use std::convert::Infallible;
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::stacks::time_calls;
 use criterion::Criterion;
 use http::Response;
-use tower::{Layer, Service, ServiceExt, service_fn};
+use tower::{Layer, Service, service_fn};
 use tower_failover::rate_limit::{NoLimits, RateLimitConfig, RateLimitLayer};
 
 fn upstream() -> impl Service<
@@ -33,24 +34,6 @@ fn config() -> RateLimitConfig {
         .requests(1_000_000_000, Duration::from_secs(1))
         .build()
         .expect("a valid config")
-}
-
-/// Times `iters` sequential calls of `service`.
-fn time_calls<S>(runtime: &tokio::runtime::Runtime, service: &mut S, iters: u64) -> Duration
-where
-    S: Service<u64>,
-{
-    runtime.block_on(async {
-        let start = Instant::now();
-        for i in 0..iters {
-            let ready = match service.ready().await {
-                Ok(ready) => ready,
-                Err(_) => unreachable!("the bench services are always ready"),
-            };
-            let _ = black_box(ready.call(black_box(i)).await);
-        }
-        start.elapsed()
-    })
 }
 
 pub(crate) fn benches(c: &mut Criterion) {

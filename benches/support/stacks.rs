@@ -442,3 +442,27 @@ pub fn failsafe_open() -> impl Service<Request, Response = u64> + Clone {
     assert!(call(&mut service, 0).is_none(), "the breaker must be open");
     service
 }
+
+/// Times `iters` sequential calls of `service` on `runtime`, each awaited
+/// to its end (for services whose futures need the runtime).
+pub fn time_calls<S>(
+    runtime: &tokio::runtime::Runtime,
+    service: &mut S,
+    iters: u64,
+) -> std::time::Duration
+where
+    S: Service<u64>,
+{
+    use tower::ServiceExt;
+    runtime.block_on(async {
+        let start = std::time::Instant::now();
+        for i in 0..iters {
+            let ready = match service.ready().await {
+                Ok(ready) => ready,
+                Err(_) => unreachable!("the bench services are always ready"),
+            };
+            let _ = std::hint::black_box(ready.call(std::hint::black_box(i)).await);
+        }
+        start.elapsed()
+    })
+}
