@@ -344,7 +344,7 @@ fn shared(name: &crate::name::Name) -> SharedString {
     }
 }
 
-#[cfg(any(feature = "circuit-breaker", feature = "fallback"))]
+#[cfg(any(feature = "circuit-breaker", feature = "fallback", feature = "hedge"))]
 fn register_counter(name: &'static str, labels: Vec<Label>) -> Counter {
     let key = Key::from_parts(name, labels);
     ::metrics::with_recorder(|recorder| recorder.register_counter(&key, &METADATA))
@@ -656,14 +656,13 @@ impl HedgeMetrics {
     pub(crate) fn new(name: &std::sync::Arc<str>, delay: std::time::Duration) -> Self {
         let name = SharedString::from_shared(name.clone());
         let counter = |outcome: &'static str| {
-            let key = Key::from_parts(
+            register_counter(
                 HEDGES,
                 vec![
                     Label::new("hedge", name.clone()),
                     Label::from_static_parts("outcome", outcome),
                 ],
-            );
-            ::metrics::with_recorder(|recorder| recorder.register_counter(&key, &METADATA))
+            )
         };
         let outcomes = [
             counter("sent"),
