@@ -257,21 +257,32 @@ where
     (gate, future)
 }
 
+/// Sends two calls, then answers the first with `first` and the second with
+/// `second`, in that order.
+async fn two_answered_in_order<S>(service: &mut S, first: Limits, second: Limits)
+where
+    S: Service<oneshot::Receiver<Limits>>,
+    S::Error: std::fmt::Debug,
+{
+    let (gate_a, a) = in_flight(service).await;
+    let (gate_b, b) = in_flight(service).await;
+    gate_a.send(first).unwrap();
+    a.await.unwrap();
+    gate_b.send(second).unwrap();
+    b.await.unwrap();
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_pause_outlives_a_later_response_with_requests_left() {
     let (handle, mut service) = gated(Duration::ZERO);
-    let (gate_a, a) = in_flight(&mut service).await;
-    let (gate_b, b) = in_flight(&mut service).await;
     // A 429 asking for 20 s, then the 200 of a call that was in flight,
     // saying 400 requests are left for a second.
-    gate_a
-        .send(Limits::NONE.with_retry_after(Duration::from_secs(20)))
-        .unwrap();
-    a.await.unwrap();
-    gate_b
-        .send(Limits::NONE.with_requests(400, Duration::from_secs(1)))
-        .unwrap();
-    b.await.unwrap();
+    two_answered_in_order(
+        &mut service,
+        Limits::NONE.with_retry_after(Duration::from_secs(20)),
+        Limits::NONE.with_requests(400, Duration::from_secs(1)),
+    )
+    .await;
     assert_eq!(handle.paused_for(), Some(Duration::from_secs(20)));
     let (_, refused) = in_flight(&mut service).await;
     let error = refused.await.unwrap_err();
@@ -284,16 +295,12 @@ async fn a_pause_outlives_a_later_response_with_requests_left() {
 #[tokio::test(start_paused = true)]
 async fn a_short_retry_after_never_ends_a_longer_no_request_left() {
     let (handle, mut service) = gated(Duration::ZERO);
-    let (gate_a, a) = in_flight(&mut service).await;
-    let (gate_b, b) = in_flight(&mut service).await;
-    gate_a
-        .send(Limits::NONE.with_requests(0, Duration::from_secs(20)))
-        .unwrap();
-    a.await.unwrap();
-    gate_b
-        .send(Limits::NONE.with_retry_after(Duration::from_secs(1)))
-        .unwrap();
-    b.await.unwrap();
+    two_answered_in_order(
+        &mut service,
+        Limits::NONE.with_requests(0, Duration::from_secs(20)),
+        Limits::NONE.with_retry_after(Duration::from_secs(1)),
+    )
+    .await;
     assert_eq!(handle.paused_for(), Some(Duration::from_secs(20)));
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (_, refused) = in_flight(&mut service).await;
@@ -307,16 +314,12 @@ async fn a_short_retry_after_never_ends_a_longer_no_request_left() {
 #[tokio::test(start_paused = true)]
 async fn a_stricter_count_that_ends_later_is_kept() {
     let (handle, mut service) = gated(Duration::ZERO);
-    let (gate_a, a) = in_flight(&mut service).await;
-    let (gate_b, b) = in_flight(&mut service).await;
-    gate_a
-        .send(Limits::NONE.with_requests(0, Duration::from_secs(20)))
-        .unwrap();
-    a.await.unwrap();
-    gate_b
-        .send(Limits::NONE.with_requests(400, Duration::from_secs(1)))
-        .unwrap();
-    b.await.unwrap();
+    two_answered_in_order(
+        &mut service,
+        Limits::NONE.with_requests(0, Duration::from_secs(20)),
+        Limits::NONE.with_requests(400, Duration::from_secs(1)),
+    )
+    .await;
     assert_eq!(handle.paused_for(), Some(Duration::from_secs(20)));
     assert_eq!(handle.available_requests(), 0);
 }
